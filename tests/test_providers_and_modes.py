@@ -1,0 +1,68 @@
+from __future__ import annotations
+
+import pytest
+
+from tutorial_kit.errors import KitError
+from tutorial_kit.modes import Mode, resolve_mode
+from tutorial_kit.providers import LOCAL_API_KEY, PROVIDERS, get_provider
+from tutorial_kit.recording import CLOSED_PORT_URL
+
+
+def test_unknown_provider_names_the_choices() -> None:
+    with pytest.raises(KitError) as raised:
+        get_provider("anthropic")
+    message = str(raised.value)
+    assert "anthropic" in message and "dashscope" in message and "\n" not in message
+
+
+def test_provider_names_are_case_insensitive() -> None:
+    assert get_provider(" DashScope ").name == "dashscope"
+
+
+def test_base_url_can_be_overridden_from_the_environment() -> None:
+    dashscope = PROVIDERS["dashscope"]
+    intl = "https://dashscope-intl.aliyuncs.com/compatible-mode/v1"
+    assert dashscope.base_url({}) == dashscope.default_base_url
+    assert dashscope.base_url({"DASHSCOPE_BASE_URL": intl}) == intl
+
+
+def test_empty_key_counts_as_missing_and_local_has_its_fixed_key() -> None:
+    assert PROVIDERS["openai"].api_key({"OPENAI_API_KEY": ""}) is None
+    assert PROVIDERS["local"].api_key({}) == LOCAL_API_KEY
+
+
+def test_every_provider_names_its_models() -> None:
+    for provider in PROVIDERS.values():
+        assert provider.models.chat and provider.models.code
+
+
+@pytest.mark.parametrize(
+    ("requested", "env", "expected"),
+    [
+        ("replay", {"OPENAI_API_KEY": "sk-test"}, Mode.REPLAY),
+        ("auto", {"OPENAI_API_KEY": "sk-test"}, Mode.LIVE),
+        ("auto", {}, Mode.REPLAY),
+        ("", {}, Mode.REPLAY),
+        ("LIVE", {"OPENAI_API_KEY": "sk-test"}, Mode.LIVE),
+        ("record", {"OPENAI_API_KEY": "sk-test"}, Mode.RECORD),
+    ],
+)
+def test_mode_for_a_cloud_provider(requested: str, env: dict[str, str], expected: Mode) -> None:
+    assert resolve_mode(requested, PROVIDERS["openai"], env) is expected
+
+
+def test_live_without_a_key_says_which_variable_to_set() -> None:
+    with pytest.raises(KitError, match="ZHIPUAI_API_KEY"):
+        resolve_mode("live", PROVIDERS["zhipu"], {})
+
+
+def test_unknown_mode_is_refused() -> None:
+    with pytest.raises(KitError, match="LLM_MODE"):
+        resolve_mode("fast", PROVIDERS["openai"], {})
+
+
+def test_stopped_local_server_gives_the_command_that_starts_it() -> None:
+    env = {"LOCAL_BASE_URL": CLOSED_PORT_URL}
+    with pytest.raises(KitError, match="make serve-local"):
+        resolve_mode("live", PROVIDERS["local"], env)
+    assert resolve_mode("auto", PROVIDERS["local"], env) is Mode.REPLAY

@@ -1,0 +1,153 @@
+"""``make record``: run notebooks live, write their cassettes, store replayed outputs.
+
+Usage: ``python -m tutorial_kit.record --provider local [--notebook 01_models ...]``
+
+For each notebook: (1) run it live in record mode, which writes the cassette (the old
+one is put back if anything fails); (2) run it again in replay mode from that cassette
+and save those outputs into the notebook, so stored outputs and cassette always agree;
+(3) update the manifest with where the recording came from.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import importlib.metadata
+import os
+import shutil
+import sys
+import tempfile
+from pathlib import Path
+
+import nbformat
+from nbclient import NotebookClient
+from nbclient.exceptions import CellExecutionError
+
+from . import local_server, manifest
+from .errors import KitError
+from .modes import Mode, resolve_mode
+from .providers import get_provider
+from .recording import PROJECT_ROOT, cassette_path
+from .secret_scan import find_secrets, redact
+from .session import KEY_VARIABLES
+
+NOTEBOOK_DIR = PROJECT_ROOT / "notebooks"
+CELL_TIMEOUT = 600
+FINISH_CODE = "import tutorial_kit; tutorial_kit.finish_recording()"
+
+
+def notebook_paths(names: list[str]) -> list[Path]:
+    every = sorted(NOTEBOOK_DIR.glob("[0-9][0-9]_*.ipynb"))
+    if not names:
+        return every
+    chosen = []
+    for name in names:
+        hits = [path for path in every if path.stem == name or path.stem.startswith(f"{name}_")]
+        if len(hits) != 1:
+            raise KitError(f"找不到笔记本 {name!r}（notebooks/ 下有：{', '.join(p.stem for p in every)}）")
+        chosen += hits
+    return chosen
+
+
+def execute(path: Path, env: dict[str, str]) -> nbformat.NotebookNode:
+    """Run every cell in a fresh kernel with ``env``; close the session at the end."""
+    os.environ.update(env)
+    notebook = nbformat.read(path, as_version=4)
+    client = NotebookClient(
+        notebook,
+        timeout=CELL_TIMEOUT,
+        kernel_name="python3",
+        record_timing=False,
+        resources={"metadata": {"path": str(NOTEBOOK_DIR)}},
+    )
+    notebook.cells.append(nbformat.v4.new_code_cell(FINISH_CODE))
+    with client.setup_kernel():
+        for index, cell in enumerate(notebook.cells):
+            client.execute_cell(cell, index)
+    notebook.cells.pop()
+    return notebook
+
+
+def server_description(provider: str, base_url: str) -> str:
+    if provider == "local":
+        state = local_server.read_state()
+        if state:
+            return local_server.describe(state)
+        return f"本机 OpenAI 兼容服务器 {base_url}"
+    return base_url
+
+
+def scrub_outputs(notebook: nbformat.NotebookNode, secrets: list[str]) -> None:
+    for cell in notebook.cells:
+        for output in cell.get("outputs", []):
+            if "text" in output:
+                output["text"] = redact(output["text"], secrets)
+            for mime, value in output.get("data", {}).items():
+                if mime.startswith("text/") and isinstance(value, str):
+                    output["data"][mime] = redact(value, secrets)
+
+
+def record_one(path: Path, provider_name: str) -> None:
+    provider = get_provider(provider_name)
+    resolve_mode("record", provider, os.environ)  # fails early with the fix
+    notebook_name = path.stem
+    cassette = cassette_path(provider.name, notebook_name)
+    secrets = [os.environ[name] for name in KEY_VARIABLES if os.environ.get(name)]
+    backup = Path(tempfile.mkdtemp()) / "old.yaml"
+    if cassette.exists():
+        shutil.copy2(cassette, backup)
+    old_manifest = manifest.load()
+    print(f"● 录制 {notebook_name}（{provider.name}）…", flush=True)
+    try:
+        execute(path, {"LLM_PROVIDER": provider.name, "LLM_MODE": Mode.RECORD.value})
+        if not cassette.exists():
+            raise KitError(f"{notebook_name} 没有发出任何请求，没有生成录制。")
+        leaks = find_secrets(cassette.read_text(encoding="utf-8"), str(cassette))
+        if leaks:
+            raise KitError(f"录制中发现疑似密钥（{leaks[0].kind}，第 {leaks[0].line} 行），已丢弃。")
+        entry = {
+            "notebook": notebook_name,
+            "provider": provider.name,
+            "origin": "recorded",
+            "server": server_description(provider.name, provider.base_url()),
+            "base_url": provider.base_url(),
+            "models": dict(provider.models.__dict__, chat=os.environ.get("LLM_MODEL") or provider.models.chat),
+            "recorded_on": dt.date.today().isoformat(),
+            "sdk": {pkg: importlib.metadata.version(pkg) for pkg in ("openai", "zhipuai", "vcrpy")},
+        }
+        data = manifest.load()  # a fresh copy: old_manifest stays as it was
+        data["cassettes"][manifest.key_for(cassette)] = entry
+        data["notebooks"][notebook_name] = provider.name
+        manifest.save(data)
+        print(f"● 用录制回放 {notebook_name}，保存输出…", flush=True)
+        replayed = execute(path, {"LLM_PROVIDER": provider.name, "LLM_MODE": Mode.REPLAY.value})
+    except BaseException:
+        cassette.unlink(missing_ok=True)
+        if backup.exists():
+            shutil.move(backup, cassette)
+        manifest.save(old_manifest)
+        raise
+    scrub_outputs(replayed, secrets)
+    nbformat.write(replayed, path)
+    print(f"✔ {notebook_name}：{cassette.relative_to(PROJECT_ROOT)} 与笔记本输出已更新", flush=True)
+
+
+def main(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(description="录制笔记本的 HTTP 交互并保存回放输出")
+    parser.add_argument("--provider", default="local")
+    parser.add_argument("--notebook", action="append", default=[])
+    args = parser.parse_args(argv)
+    try:
+        for path in notebook_paths(args.notebook):
+            record_one(path, args.provider)
+    except KitError as error:
+        print(f"✘ {error}")
+        return 1
+    except CellExecutionError as error:
+        print(f"✘ 单元格执行出错，录制未保存（旧录制已恢复）：{str(error).strip().splitlines()[-1]}")
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

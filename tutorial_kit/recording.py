@@ -1,0 +1,151 @@
+"""vcrpy inside the kernel: strict matching, scrubbing, and clear replay misses."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import vcr
+from vcr.cassette import Cassette, CassetteContextDecorator
+from vcr.persisters.filesystem import FilesystemPersister
+from vcr.request import Request
+from vcr.serializers import yamlserializer
+
+from .errors import CassetteMissError, KitError
+from .secret_scan import redact
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+# Overridable so that tests can replay a tampered copy; notebooks never set it.
+CASSETTE_DIR = Path(os.environ.get("TUTORIAL_CASSETTE_DIR") or PROJECT_ROOT / "cassettes")
+
+MATCH_ON = ("method", "scheme", "host", "port", "path", "query", "body")
+"""The body matcher compares JSON bodies as parsed JSON, so key order does not matter."""
+
+CLOSED_PORT_URL = "http://127.0.0.1:9/v1"
+"""Nothing listens on port 9 here: requests to it pass by the cassette and really fail."""
+
+REQUEST_HEADERS_KEPT = {"content-type", "accept"}
+RESPONSE_HEADERS_KEPT = {"content-type", "x-request-id", "request-id", "retry-after"}
+
+
+def cassette_path(provider: str, notebook: str) -> Path:
+    return CASSETTE_DIR / provider / f"{notebook}.yaml"
+
+
+def record_command(notebook: str, provider: str) -> str:
+    return f"make record NB={notebook} PROVIDER={provider}"
+
+
+def _redact_bytes(body: Any, secrets: Iterable[str]) -> Any:
+    if not isinstance(body, bytes | str) or not body:
+        return body
+    text = body.decode("utf-8") if isinstance(body, bytes) else body
+    cleaned = redact(text, secrets)
+    if cleaned == text:
+        return body
+    return cleaned.encode("utf-8") if isinstance(body, bytes) else cleaned
+
+
+def _is_passthrough(uri: str) -> bool:
+    return urlsplit(uri).netloc == urlsplit(CLOSED_PORT_URL).netloc
+
+
+def make_request_scrubber(secrets: Iterable[str]):
+    secrets = tuple(secrets)
+
+    def scrub_request(request: Request) -> Request | None:
+        if _is_passthrough(request.uri):
+            return None
+        for name in list(request.headers):
+            if name.lower() not in REQUEST_HEADERS_KEPT:
+                del request.headers[name]
+        request.uri = redact(request.uri, secrets)
+        request.body = _redact_bytes(request.body, secrets)
+        return request
+
+    return scrub_request
+
+
+def make_response_scrubber(secrets: Iterable[str]):
+    secrets = tuple(secrets)
+
+    def scrub_response(response: dict[str, Any]) -> dict[str, Any]:
+        response["headers"] = {
+            name: value
+            for name, value in response["headers"].items()
+            if name.lower() in RESPONSE_HEADERS_KEPT
+        }
+        body = response["body"]
+        body["string"] = _redact_bytes(body.get("string"), secrets)
+        return response
+
+    return scrub_response
+
+
+def build_vcr(secrets: Iterable[str] = ()) -> vcr.VCR:
+    return vcr.VCR(
+        serializer="yaml",
+        match_on=MATCH_ON,
+        before_record_request=make_request_scrubber(secrets),
+        before_record_response=make_response_scrubber(secrets),
+        decode_compressed_response=True,
+    )
+
+
+def _make_strict(cassette: Cassette, notebook: str, provider: str) -> None:
+    """Replay tweaks: a miss raises at once with the fix; a request whose recorded
+    answers were all played (a cell run again) plays them again from the start."""
+    can_play = cassette.can_play_response_for
+
+    def strict_can_play(request: Request) -> bool:
+        if can_play(request):
+            return True
+        if cassette.filter_request(request) is None:
+            return False
+        matching = [index for index, _ in cassette._responses(request)]
+        if matching:
+            for index in matching:
+                cassette.play_counts[index] = 0
+            return True
+        raise CassetteMissError(
+            f"回放失败：笔记本 {notebook} 发出的请求 {request.method} {request.path} "
+            f"不在 {provider} 的录制中（代码或参数与录制时不同）。重新录制：{record_command(notebook, provider)}"
+        )
+
+    cassette.can_play_response_for = strict_can_play  # type: ignore[method-assign]
+
+
+def open_replay(notebook: str, provider: str) -> CassetteContextDecorator:
+    path = cassette_path(provider, notebook)
+    if not path.is_file():
+        raise KitError(
+            f"没有 {provider} 的录制 {path.relative_to(CASSETTE_DIR.parent)}：设置该服务商的密钥实时运行，"
+            f"或改用 LLM_PROVIDER=local，或录制：{record_command(notebook, provider)}"
+        )
+    try:
+        # vcrpy would treat an unreadable cassette as empty; say so instead.
+        requests, _responses, *_ = FilesystemPersister.load_cassette(path, yamlserializer)
+        if not requests:
+            raise ValueError("no interactions")
+    except Exception as error:
+        raise KitError(
+            f"录制文件 {path.relative_to(CASSETTE_DIR.parent)} 已损坏（{type(error).__name__}）："
+            f"请重新录制：{record_command(notebook, provider)}"
+        ) from None
+    context = build_vcr().use_cassette(str(path), record_mode="none")
+    cassette = context.__enter__()
+    _make_strict(cassette, notebook, provider)
+    return context
+
+
+def open_recorder(notebook: str, provider: str, secrets: Iterable[str]) -> CassetteContextDecorator:
+    """Start a fresh cassette; it is written when the context exits."""
+    path = cassette_path(provider, notebook)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.unlink(missing_ok=True)
+    context = build_vcr(secrets).use_cassette(str(path), record_mode="all")
+    context.__enter__()
+    return context
