@@ -78,6 +78,8 @@ def start() -> int:
         "--n_threads", "2", "--n_ctx", "4096", "--seed", str(SEED),
         "--chat_format", "chatml-function-calling",
         "--api_key", LOCAL_API_KEY,
+        # queue concurrent requests instead of cutting off the stream in progress
+        "--interrupt_requests", "False",
     ]  # fmt: skip
     with LOG_FILE.open("w") as log:
         process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)

@@ -144,7 +144,9 @@ def main(argv: list[str]) -> int:
         print(f"✘ {error}")
         return 1
     except CellExecutionError as error:
-        print(f"✘ 单元格执行出错，录制未保存（旧录制已恢复）：{str(error).strip().splitlines()[-1]}")
+        lines = str(error).strip().splitlines()
+        cell = next((line for line in lines if line.strip() and not line.startswith("-")), "")
+        print(f"✘ 单元格执行出错，录制未保存（旧录制已恢复）：{lines[-1]}\n  出错的单元格：{cell[:100]}")
         return 1
     return 0
 

@@ -1,0 +1,49 @@
+"""One loop for every provider's stream: text, finish reason and token usage.
+
+Usage arrives differently: OpenAI and DashScope send it (with ``include_usage``) in an
+extra last chunk whose ``choices`` is empty; Zhipu puts it on the last content chunk;
+the local llama.cpp server sends none. ``collect`` accepts all three.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import Any
+
+
+@dataclass
+class StreamResult:
+    text: str = ""
+    finish_reason: str | None = None
+    usage: Any = None
+    chunks: int = 0
+    content_chunks: int = 0
+
+
+def collect(stream: Iterable[Any], on_text: Callable[[str], None] | None = None) -> StreamResult:
+    """Read a chat-completions stream to the end; call ``on_text`` with each piece."""
+    result = StreamResult()
+    pieces: list[str] = []
+    for chunk in stream:
+        result.chunks += 1
+        if getattr(chunk, "usage", None):
+            result.usage = chunk.usage
+        if not chunk.choices:  # the usage-only chunk
+            continue
+        choice = chunk.choices[0]
+        piece = getattr(choice.delta, "content", None)
+        if piece:
+            pieces.append(piece)
+            result.content_chunks += 1
+            if on_text:
+                on_text(piece)
+        if choice.finish_reason:
+            result.finish_reason = choice.finish_reason
+    result.text = "".join(pieces)
+    return result
+
+
+def print_piece(piece: str) -> None:
+    """Print as tokens arrive (flush, so Jupyter shows each piece at once)."""
+    print(piece, end="", flush=True)
