@@ -122,4 +122,4 @@ def test_status_line_says_mode_provider_model_and_origin(
     start_session(NOTEBOOK, provider="local")
     line = capsys.readouterr().out.strip()
     assert line.startswith("▶ 回放模式") and "local" in line and "smollm2-135m" in line and "llama-cpp" in line
-    assert session_module._active_cassette is not None
+    assert session_module._active is not None

@@ -10,7 +10,7 @@ import yaml
 from openai.types.chat import ChatCompletionChunk
 
 from tutorial_kit.recording import cassette_path
-from tutorial_kit.streaming import collect
+from tutorial_kit.streaming import assemble_tool_calls, collect
 
 
 def recorded_streams() -> list[list[ChatCompletionChunk]]:
@@ -64,3 +64,28 @@ def test_usage_in_either_documented_place(chunks: list[ChatCompletionChunk]) -> 
     assert (result.text, result.finish_reason) == ("Hello", "stop")
     assert result.usage.total_tokens == 7
     assert result.content_chunks == 2
+
+
+def tool_chunk(index: int, call_id: str | None, name: str | None, arguments: str) -> ChatCompletionChunk:
+    function = {"name": name, "arguments": arguments}
+    delta = {"tool_calls": [{"index": index, "id": call_id, "type": "function", "function": function}]}
+    body = {"id": "c", "object": "chat.completion.chunk", "created": 0, "model": "m"}
+    return ChatCompletionChunk.model_validate({**body, "choices": [{"index": 0, "delta": delta}]})
+
+
+def test_tool_call_arguments_are_joined_and_names_kept_once() -> None:
+    # OpenAI style: id and name once, then argument pieces; two calls interleaved by index.
+    openai_style = [
+        tool_chunk(0, "call_a", "get_weather", ""),
+        tool_chunk(1, "call_b", "get_time", ""),
+        tool_chunk(0, None, None, '{"city": '),
+        tool_chunk(1, None, None, "{}"),
+        tool_chunk(0, None, None, '"Beijing"}'),
+    ]
+    # llama.cpp style: the name repeated in every chunk.
+    llama_style = [tool_chunk(0, "call_x", "get_weather", piece) for piece in ['{"ci', 'ty": "Be', 'ijing"}']]
+    first, second = assemble_tool_calls(openai_style)
+    assert (first.id, first.name, first.arguments) == ("call_a", "get_weather", '{"city": "Beijing"}')
+    assert (second.id, second.name, second.arguments) == ("call_b", "get_time", "{}")
+    (only,) = assemble_tool_calls(llama_style)
+    assert (only.name, json.loads(only.arguments)) == ("get_weather", {"city": "Beijing"})

@@ -15,9 +15,11 @@ class Mode(str, Enum):
     LIVE = "live"
     REPLAY = "replay"
     RECORD = "record"
+    FIXTURE = "fixture"
+    """Internal to ``make record``: building a declared fixture (see fixtures.py)."""
 
 
-MODE_NAMES_ZH = {Mode.LIVE: "实时", Mode.REPLAY: "回放", Mode.RECORD: "录制"}
+MODE_NAMES_ZH = {Mode.LIVE: "实时", Mode.REPLAY: "回放", Mode.RECORD: "录制", Mode.FIXTURE: "示例生成"}
 
 
 def server_is_up(base_url: str, timeout: float = 0.3) -> bool:
@@ -35,10 +37,10 @@ def resolve_mode(requested: str, provider: Provider, env: Mapping[str, str]) -> 
     """``auto`` means live when the provider can answer (a key, or a running local
     server) and replay otherwise. Live and record fail early with the fix."""
     wanted = (requested or "auto").strip().lower()
-    if wanted not in {"auto", "live", "replay", "record"}:
+    if wanted not in {"auto", "live", "replay", "record", "fixture"}:
         raise KitError(f"未知的 LLM_MODE={requested!r}：可选 auto、live、replay、record。")
-    if wanted == "replay":
-        return Mode.REPLAY
+    if wanted in ("replay", "fixture"):
+        return Mode(wanted)
     has_key = provider.api_key(env) is not None
     is_local = provider.key_env is None
     if wanted == "auto":

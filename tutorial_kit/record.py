@@ -17,17 +17,18 @@ import os
 import shutil
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 import nbformat
 from nbclient import NotebookClient
 from nbclient.exceptions import CellExecutionError
 
-from . import local_server, manifest
+from . import fixtures, local_server, manifest
 from .errors import KitError
 from .modes import Mode, resolve_mode
 from .providers import get_provider
-from .recording import PROJECT_ROOT, cassette_path
+from .recording import CASSETTE_DIR, PROJECT_ROOT, cassette_metadata, cassette_path
 from .secret_scan import find_secrets, redact
 from .session import KEY_VARIABLES
 
@@ -87,49 +88,69 @@ def scrub_outputs(notebook: nbformat.NotebookNode, secrets: list[str]) -> None:
                     output["data"][mime] = redact(value, secrets)
 
 
+def manifest_entry(cassette: Path, notebook: str, main_provider: str) -> dict[str, object]:
+    provider = get_provider(cassette.parent.name)
+    chat = (os.environ.get("LLM_MODEL") if provider.name == main_provider else None) or provider.models.chat
+    entry: dict[str, object] = {
+        "notebook": notebook,
+        "provider": provider.name,
+        "origin": "recorded",
+        "server": server_description(provider.name, provider.base_url()),
+        "base_url": provider.base_url(),
+        "models": dict(provider.models.__dict__, chat=chat),
+        "recorded_on": dt.date.today().isoformat(),
+        "sdk": {pkg: importlib.metadata.version(pkg) for pkg in ("openai", "zhipuai", "vcrpy")},
+    }
+    fixture = cassette_metadata(cassette).get(fixtures.METADATA_KEY)
+    if fixture:
+        entry.update(
+            origin="fixture",
+            server=f"示例数据：{fixture['spec']}（响应依据文档格式由本项目编写，请求由笔记本真实发出）",
+            base_url=provider.default_base_url,
+            docs_url=fixture["docs_url"],
+        )
+    return entry
+
+
 def record_one(path: Path, provider_name: str) -> None:
     provider = get_provider(provider_name)
     resolve_mode("record", provider, os.environ)  # fails early with the fix
     notebook_name = path.stem
-    cassette = cassette_path(provider.name, notebook_name)
     secrets = [os.environ[name] for name in KEY_VARIABLES if os.environ.get(name)]
-    backup = Path(tempfile.mkdtemp()) / "old.yaml"
-    if cassette.exists():
-        shutil.copy2(cassette, backup)
+    backup = Path(tempfile.mkdtemp())
+    old = {cassette: backup / cassette.parent.name for cassette in CASSETTE_DIR.glob(f"*/{notebook_name}.yaml")}
+    for cassette, copy in old.items():
+        shutil.copy2(cassette, copy)
     old_manifest = manifest.load()
+    started = time.time() - 1
+    written: list[Path] = []
     print(f"● 录制 {notebook_name}（{provider.name}）…", flush=True)
     try:
         execute(path, {"LLM_PROVIDER": provider.name, "LLM_MODE": Mode.RECORD.value})
-        if not cassette.exists():
-            raise KitError(f"{notebook_name} 没有发出任何请求，没有生成录制。")
-        leaks = find_secrets(cassette.read_text(encoding="utf-8"), str(cassette))
-        if leaks:
-            raise KitError(f"录制中发现疑似密钥（{leaks[0].kind}，第 {leaks[0].line} 行），已丢弃。")
-        entry = {
-            "notebook": notebook_name,
-            "provider": provider.name,
-            "origin": "recorded",
-            "server": server_description(provider.name, provider.base_url()),
-            "base_url": provider.base_url(),
-            "models": dict(provider.models.__dict__, chat=os.environ.get("LLM_MODEL") or provider.models.chat),
-            "recorded_on": dt.date.today().isoformat(),
-            "sdk": {pkg: importlib.metadata.version(pkg) for pkg in ("openai", "zhipuai", "vcrpy")},
-        }
+        written = [c for c in CASSETTE_DIR.glob(f"*/{notebook_name}.yaml") if c.stat().st_mtime >= started]
+        if cassette_path(provider.name, notebook_name) not in written:
+            raise KitError(f"{notebook_name} 没有向 {provider.name} 发出任何请求，没有生成录制。")
         data = manifest.load()  # a fresh copy: old_manifest stays as it was
-        data["cassettes"][manifest.key_for(cassette)] = entry
+        for cassette in written:
+            leaks = find_secrets(cassette.read_text(encoding="utf-8"), str(cassette))
+            if leaks:
+                raise KitError(f"{cassette.name} 中发现疑似密钥（{leaks[0].kind}，第 {leaks[0].line} 行），已丢弃。")
+            data["cassettes"][manifest.key_for(cassette)] = manifest_entry(cassette, notebook_name, provider.name)
         data["notebooks"][notebook_name] = provider.name
         manifest.save(data)
         print(f"● 用录制回放 {notebook_name}，保存输出…", flush=True)
         replayed = execute(path, {"LLM_PROVIDER": provider.name, "LLM_MODE": Mode.REPLAY.value})
     except BaseException:
-        cassette.unlink(missing_ok=True)
-        if backup.exists():
-            shutil.move(backup, cassette)
+        for cassette in written:
+            cassette.unlink(missing_ok=True)
+        for cassette, copy in old.items():
+            shutil.copy2(copy, cassette)
         manifest.save(old_manifest)
         raise
     scrub_outputs(replayed, secrets)
     nbformat.write(replayed, path)
-    print(f"✔ {notebook_name}：{cassette.relative_to(PROJECT_ROOT)} 与笔记本输出已更新", flush=True)
+    names = ", ".join(c.relative_to(PROJECT_ROOT).as_posix() for c in written)
+    print(f"✔ {notebook_name}：{names} 与笔记本输出已更新", flush=True)
 
 
 def main(argv: list[str]) -> int:

@@ -118,7 +118,7 @@ def _make_strict(cassette: Cassette, notebook: str, provider: str) -> None:
     cassette.can_play_response_for = strict_can_play  # type: ignore[method-assign]
 
 
-def open_replay(notebook: str, provider: str) -> CassetteContextDecorator:
+def open_replay(notebook: str, provider: str) -> tuple[CassetteContextDecorator, Cassette]:
     path = cassette_path(provider, notebook)
     if not path.is_file():
         raise KitError(
@@ -138,14 +138,27 @@ def open_replay(notebook: str, provider: str) -> CassetteContextDecorator:
     context = build_vcr().use_cassette(str(path), record_mode="none")
     cassette = context.__enter__()
     _make_strict(cassette, notebook, provider)
-    return context
+    return context, cassette
 
 
-def open_recorder(notebook: str, provider: str, secrets: Iterable[str]) -> CassetteContextDecorator:
-    """Start a fresh cassette; it is written when the context exits."""
+_started_this_run: set[Path] = set()
+
+
+def open_recorder(
+    notebook: str, provider: str, secrets: Iterable[str]
+) -> tuple[CassetteContextDecorator, Cassette]:
+    """Start a fresh cassette (written when the context exits). A notebook that opens the
+    same cassette again in the same run (a later section) appends to it."""
     path = cassette_path(provider, notebook)
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.unlink(missing_ok=True)
+    if path not in _started_this_run:
+        path.unlink(missing_ok=True)
+        _started_this_run.add(path)
     context = build_vcr(secrets).use_cassette(str(path), record_mode="all")
-    context.__enter__()
-    return context
+    return context, context.__enter__()
+
+
+def cassette_metadata(path: Path) -> dict[str, Any]:
+    """The values a recording stored beside its interactions (clock, fixture spec)."""
+    _requests, _responses, *metadata = FilesystemPersister.load_cassette(path, yamlserializer)
+    return metadata[0] if metadata else {}

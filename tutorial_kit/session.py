@@ -3,19 +3,21 @@
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from datetime import datetime, timezone, tzinfo
 
-from vcr.cassette import CassetteContextDecorator
+from vcr.cassette import Cassette, CassetteContextDecorator
 
-from . import manifest
+from . import fixtures, manifest
 from .modes import MODE_NAMES_ZH, Mode, resolve_mode
 from .providers import PROVIDERS, REPLAY_API_KEY, Models, Provider, get_provider
-from .recording import CLOSED_PORT_URL, cassette_path, open_recorder, open_replay
+from .recording import CLOSED_PORT_URL, cassette_metadata, cassette_path, open_recorder, open_replay
 
 DEFAULT_PROVIDER = "local"
 KEY_VARIABLES = ("DASHSCOPE_API_KEY", "OPENAI_API_KEY", "ZHIPUAI_API_KEY", "ZAI_API_KEY")
+CLOCK_KEY = "clock"
 
-_active_cassette: CassetteContextDecorator | None = None
+_active: tuple[CassetteContextDecorator, Cassette] | None = None
 
 
 @dataclass(frozen=True)
@@ -27,6 +29,7 @@ class Session:
     base_url: str
     models: Models
     origin: str
+    cassette: Cassette | None = field(default=None, repr=False)
 
     @property
     def model(self) -> str:
@@ -38,6 +41,14 @@ class Session:
         """A loopback address where nothing listens, for the connection-error demo."""
         return CLOSED_PORT_URL
 
+    def now(self, tz: tzinfo | None = None) -> datetime:
+        """The current time; when recording it is saved in the cassette, and replay
+        returns that same moment, so a lesson that asks for the time replays exactly."""
+        if self.cassette is None:
+            return datetime.now(tz or timezone.utc)
+        stamp = self.cassette.get_metadata(CLOCK_KEY, datetime.now(timezone.utc).isoformat(timespec="seconds"))
+        return datetime.fromisoformat(stamp).astimezone(tz or timezone.utc)
+
     def status_line(self) -> str:
         return (
             f"▶ {MODE_NAMES_ZH[self.mode]}模式 · 服务商 {self.provider.name} · "
@@ -46,51 +57,79 @@ class Session:
 
 
 def _origin(notebook: str, provider: Provider, mode: Mode) -> str:
+    path = cassette_path(provider.name, notebook)
     if mode is Mode.LIVE:
         return f"请求实时发往 {provider.base_url()}"
-    path = cassette_path(provider.name, notebook)
     if mode is Mode.RECORD:
         return f"正在录制到 cassettes/{provider.name}/{path.name}"
+    if mode is Mode.FIXTURE:
+        return f"正在依据 fixtures/{provider.name}/{path.name} 生成示例录制"
     entry = manifest.entry_for(provider.name, notebook) or {}
     if entry.get("origin") == "fixture":
         return f"回放示例数据（fixture，依据 {entry.get('docs_url')}），不是真实录制"
-    server = entry.get("server", "未知服务器")
-    return f"回放 {entry.get('recorded_on', '?')} 对 {server} 的真实录制"
+    return f"回放 {entry.get('recorded_on', '?')} 对 {entry.get('server', '未知服务器')} 的真实录制"
+
+
+def _requested_mode(notebook: str, chosen: Provider, main: Provider) -> str:
+    """LLM_MODE is meant for the notebook's main provider. A section that names another
+    provider runs live when that provider's key exists and replays otherwise; while
+    recording, it records with a key, builds its fixture without one (if it has a
+    fixture spec), and otherwise replays what is there."""
+    requested = os.environ.get("LLM_MODE", "auto").strip().lower()
+    if chosen.name == main.name or requested == "replay":
+        return requested
+    has_key = chosen.key_env is not None and chosen.api_key() is not None
+    if requested == "record":
+        if has_key:
+            return "record"
+        return "fixture" if fixtures.spec_path(chosen.name, notebook).is_file() else "replay"
+    return "auto"
 
 
 def finish_recording() -> None:
     """Close the open cassette; in record mode this writes it to disk."""
-    global _active_cassette
-    if _active_cassette is not None:
-        _active_cassette.__exit__(None, None, None)
-        _active_cassette = None
+    global _active
+    if _active is not None:
+        _active[0].__exit__(None, None, None)
+        _active = None
+
+
+def _open(notebook: str, provider: Provider, mode: Mode) -> Cassette | None:
+    global _active
+    if mode is Mode.REPLAY:
+        _active = open_replay(notebook, provider.name)
+        fixture = cassette_metadata(cassette_path(provider.name, notebook)).get(fixtures.METADATA_KEY)
+        if fixture:
+            fixtures.announce_fixture_plays(_active[1], fixture["docs_url"])
+    elif mode is Mode.RECORD:
+        secrets = [os.environ[name] for name in KEY_VARIABLES if os.environ.get(name)]
+        _active = open_recorder(notebook, provider.name, secrets)
+    elif mode is Mode.FIXTURE:
+        _active = fixtures.open_fixture_builder(notebook, provider.name)
+    return _active[1] if _active else None
 
 
 def start_session(notebook: str, provider: str | None = None) -> Session:
     """Pick provider and mode from the environment (after ``load_dotenv()``), open the
-    cassette when replaying or recording, and print one line saying what is in use."""
-    global _active_cassette
+    cassette when replaying or recording, and print one line saying what is in use.
+    A section about one provider's feature passes ``provider=`` explicitly."""
     finish_recording()  # running the first cell again starts cleanly
     env = os.environ
-    name = provider or env.get("LLM_PROVIDER") or manifest.shown_provider(notebook)
-    chosen = get_provider(name or DEFAULT_PROVIDER)
-    mode = resolve_mode(env.get("LLM_MODE", "auto"), chosen, env)
+    main = get_provider(env.get("LLM_PROVIDER") or manifest.shown_provider(notebook) or DEFAULT_PROVIDER)
+    chosen = get_provider(provider) if provider else main
+    mode = resolve_mode(_requested_mode(notebook, chosen, main), chosen, env)
 
     models, base_url = chosen.models, chosen.base_url(env)
-    if mode is Mode.REPLAY:
-        _active_cassette = open_replay(notebook, chosen.name)
+    if mode in (Mode.REPLAY, Mode.FIXTURE):
         api_key = REPLAY_API_KEY
         # Replay asks exactly what was recorded, even if the registry has moved on.
-        entry = manifest.entry_for(chosen.name, notebook) or {}
+        entry = (manifest.entry_for(chosen.name, notebook) if mode is Mode.REPLAY else None) or {}
         models = Models(**entry["models"]) if "models" in entry else models
         base_url = entry.get("base_url", chosen.default_base_url)
     else:
-        if env.get("LLM_MODEL"):
-            models = Models(**{**models.__dict__, "chat": env["LLM_MODEL"]})
         api_key = chosen.api_key(env) or ""
-        if mode is Mode.RECORD:
-            secrets = [env[name] for name in KEY_VARIABLES if env.get(name)]
-            _active_cassette = open_recorder(notebook, chosen.name, secrets)
+        if env.get("LLM_MODEL") and chosen.name == main.name:
+            models = Models(**{**models.__dict__, "chat": env["LLM_MODEL"]})
 
     session = Session(
         notebook=notebook,
@@ -100,6 +139,7 @@ def start_session(notebook: str, provider: str | None = None) -> Session:
         base_url=base_url,
         models=models,
         origin=_origin(notebook, chosen, mode),
+        cassette=_open(notebook, chosen, mode),
     )
     print(session.status_line())
     return session

@@ -47,3 +47,29 @@ def collect(stream: Iterable[Any], on_text: Callable[[str], None] | None = None)
 def print_piece(piece: str) -> None:
     """Print as tokens arrive (flush, so Jupyter shows each piece at once)."""
     print(piece, end="", flush=True)
+
+
+@dataclass
+class ToolCallParts:
+    id: str = ""
+    name: str = ""
+    arguments: str = ""
+
+
+def assemble_tool_calls(chunks: Iterable[Any]) -> list[ToolCallParts]:
+    """Put streamed tool calls back together, keyed by ``index``.
+
+    Arguments arrive in pieces and are concatenated. The id and name arrive once on
+    OpenAI but are repeated in every chunk by llama.cpp, so the first one seen is kept
+    rather than concatenated."""
+    calls: dict[int, ToolCallParts] = {}
+    for chunk in chunks:
+        if not chunk.choices:
+            continue
+        for delta in chunk.choices[0].delta.tool_calls or []:
+            call = calls.setdefault(delta.index, ToolCallParts())
+            call.id = call.id or (delta.id or "")
+            if delta.function is not None:
+                call.name = call.name or (delta.function.name or "")
+                call.arguments += delta.function.arguments or ""
+    return [calls[index] for index in sorted(calls)]
