@@ -1,6 +1,8 @@
 """Draw the pictures the notebooks show (run: .venv/bin/python scripts/make_images.py).
 
 images/message_flow.png: how system, user and assistant messages flow through turns.
+images/shapes.png: a tiny picture (red circle, blue square, green triangle) that lesson 06
+sends as base64; kept small because every byte of it travels in the request.
 Labels are English API terms so no CJK font is needed.
 """
 
@@ -55,7 +57,20 @@ def message_flow() -> None:
     plt.close(fig)
 
 
+def shapes() -> None:
+    fig, ax = plt.subplots(figsize=(1.2, 0.8), dpi=50)
+    ax.set_xlim(0, 3)
+    ax.set_ylim(0, 1)
+    ax.axis("off")
+    ax.add_patch(plt.Circle((0.5, 0.5), 0.35, color="#d62728"))
+    ax.add_patch(plt.Rectangle((1.15, 0.15), 0.7, 0.7, color="#1f77b4"))
+    ax.add_patch(plt.Polygon([(2.15, 0.15), (2.85, 0.15), (2.5, 0.85)], color="#2ca02c"))
+    fig.savefig(OUT / "shapes.png", metadata={"Software": None})
+    plt.close(fig)
+
+
 if __name__ == "__main__":
     OUT.mkdir(exist_ok=True)
     message_flow()
-    print(f"wrote {OUT / 'message_flow.png'}")
+    shapes()
+    print(f"wrote {OUT / 'message_flow.png'} and {OUT / 'shapes.png'}")
