@@ -24,8 +24,10 @@ $(VENV)/.test: $(VENV)/.runtime requirements-test.txt
 	cp .env.example .env
 	@echo "已从 .env.example 创建 .env（没有密钥也能以回放模式运行全部笔记本）。"
 
+# JupyterLab refuses to run as root (containers, some workshop machines) unless told.
 lab: $(VENV)/.runtime .env
-	$(BIN)/jupyter lab --ip 127.0.0.1 --no-browser --ServerApp.root_dir=notebooks
+	$(BIN)/jupyter lab --ip 127.0.0.1 --no-browser --ServerApp.root_dir=notebooks \
+		$(if $(filter 0,$(shell id -u)),--allow-root)
 
 lint: $(VENV)/.test
 	$(BIN)/ruff check .
