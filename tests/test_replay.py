@@ -93,6 +93,14 @@ def test_json_body_matching_ignores_key_order_but_not_values(replay_client: Open
         )
 
 
+def test_a_request_for_another_providers_host_says_which_session_is_open(replay_client: OpenAI) -> None:
+    other = OpenAI(api_key="sk-replay", base_url="https://dashscope.aliyuncs.com/compatible-mode/v1")
+    with pytest.raises(CassetteMissError) as raised:
+        ask(other, RECORDED_PROMPT)
+    message = str(raised.value)
+    assert "dashscope.aliyuncs.com" in message and "local" in message and "start_session" in message
+
+
 def test_zhipu_sdk_does_not_retry_a_miss(monkeypatch: pytest.MonkeyPatch, no_network: list[object]) -> None:
     monkeypatch.setenv("LLM_MODE", "replay")
     session = start_session(NOTEBOOK, provider="local")

@@ -110,6 +110,12 @@ def _make_strict(cassette: Cassette, notebook: str, provider: str) -> None:
             for index in matching:
                 cassette.play_counts[index] = 0
             return True
+        recorded_hosts = {recorded.host for recorded in cassette.requests}
+        if request.host not in recorded_hosts:
+            raise CassetteMissError(
+                f"回放失败：这个请求发往 {request.host}，而当前打开的是 {provider} 的录制"
+                f"（{', '.join(sorted(recorded_hosts))}）。先运行对应服务商的 start_session(...) 再用它的客户端。"
+            )
         raise CassetteMissError(
             f"回放失败：笔记本 {notebook} 发出的请求 {request.method} {request.path} "
             f"不在 {provider} 的录制中（代码或参数与录制时不同）。重新录制：{record_command(notebook, provider)}"
