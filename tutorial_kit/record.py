@@ -166,8 +166,11 @@ def main(argv: list[str]) -> int:
         return 1
     except CellExecutionError as error:
         lines = str(error).strip().splitlines()
-        cell = next((line for line in lines if line.strip() and not line.startswith("-")), "")
-        print(f"✘ 单元格执行出错，录制未保存（旧录制已恢复）：{lines[-1]}\n  出错的单元格：{cell[:100]}")
+        # nbclient's message: a header, the cell's source between dashed lines, then the error.
+        dashes = [index for index, line in enumerate(lines) if line.startswith("-----")]
+        source = lines[dashes[0] + 1 : dashes[1]] if len(dashes) >= 2 else []
+        first = next((line for line in source if line.strip()), "?")
+        print(f"✘ 单元格执行出错，录制未保存（旧录制已恢复）：{lines[-1]}\n  出错的单元格：{first[:100]}")
         return 1
     return 0
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -42,7 +42,10 @@ def record_command(notebook: str, provider: str) -> str:
 def _redact_bytes(body: Any, secrets: Iterable[str]) -> Any:
     if not isinstance(body, bytes | str) or not body:
         return body
-    text = body.decode("utf-8") if isinstance(body, bytes) else body
+    try:
+        text = body.decode("utf-8") if isinstance(body, bytes) else body
+    except UnicodeDecodeError:
+        return body  # binary (an uploaded file) stays as is; the secret-scan test still reads the cassette
     cleaned = redact(text, secrets)
     if cleaned == text:
         return body
@@ -53,7 +56,7 @@ def _is_passthrough(uri: str) -> bool:
     return urlsplit(uri).netloc == urlsplit(CLOSED_PORT_URL).netloc
 
 
-def make_request_scrubber(secrets: Iterable[str]):
+def make_request_scrubber(secrets: Iterable[str]) -> Callable[[Request], Request | None]:
     secrets = tuple(secrets)
 
     def scrub_request(request: Request) -> Request | None:
@@ -69,7 +72,7 @@ def make_request_scrubber(secrets: Iterable[str]):
     return scrub_request
 
 
-def make_response_scrubber(secrets: Iterable[str]):
+def make_response_scrubber(secrets: Iterable[str]) -> Callable[[dict[str, Any]], dict[str, Any]]:
     secrets = tuple(secrets)
 
     def scrub_response(response: dict[str, Any]) -> dict[str, Any]:
