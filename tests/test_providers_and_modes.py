@@ -4,7 +4,7 @@ import pytest
 
 from tutorial_kit.errors import KitError
 from tutorial_kit.modes import Mode, resolve_mode
-from tutorial_kit.providers import LOCAL_API_KEY, PROVIDERS, get_provider
+from tutorial_kit.providers import LOCAL_API_KEY, PROVIDERS, get_provider, key_values
 from tutorial_kit.recording import CLOSED_PORT_URL
 
 
@@ -66,3 +66,8 @@ def test_stopped_local_server_gives_the_command_that_starts_it() -> None:
     with pytest.raises(KitError, match="make serve-local"):
         resolve_mode("live", PROVIDERS["local"], env)
     assert resolve_mode("auto", PROVIDERS["local"], env) is Mode.REPLAY
+
+
+def test_key_values_lists_every_set_key_for_scrubbing() -> None:
+    env = {"OPENAI_API_KEY": "a", "ZHIPUAI_API_KEY": "", "DASHSCOPE_API_KEY": "c", "ZAI_API_KEY": "z"}
+    assert sorted(key_values(env)) == ["a", "c", "z"]

@@ -110,6 +110,16 @@ PROVIDERS: dict[str, Provider] = {
 }
 
 
+EXTRA_KEY_VARIABLES = ("ZAI_API_KEY",)
+"""Keys a learner may have set that no provider here reads (zai-sdk's name for the Zhipu key)."""
+
+
+def key_values(env: Mapping[str, str] = os.environ) -> list[str]:
+    """Every API key value set in the environment: what scrubbing must remove."""
+    names = [p.key_env for p in PROVIDERS.values() if p.key_env] + list(EXTRA_KEY_VARIABLES)
+    return [env[name] for name in names if env.get(name)]
+
+
 def get_provider(name: str) -> Provider:
     key = name.strip().lower()
     if key not in PROVIDERS:

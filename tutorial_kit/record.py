@@ -27,10 +27,9 @@ from nbclient.exceptions import CellExecutionError
 from . import fixtures, local_server, manifest
 from .errors import KitError
 from .modes import Mode, resolve_mode
-from .providers import get_provider
+from .providers import Provider, get_provider, key_values
 from .recording import CASSETTE_DIR, PROJECT_ROOT, cassette_metadata, cassette_path
 from .secret_scan import find_secrets, redact
-from .session import KEY_VARIABLES
 
 NOTEBOOK_DIR = PROJECT_ROOT / "notebooks"
 CELL_TIMEOUT = 600
@@ -115,9 +114,13 @@ def manifest_entry(cassette: Path, notebook: str, main_provider: str) -> dict[st
 def record_one(path: Path, provider_name: str) -> None:
     provider = get_provider(provider_name)
     resolve_mode("record", provider, os.environ)  # fails early with the fix
+    with tempfile.TemporaryDirectory(prefix="record-backup-") as backup:
+        _record_with_backup(path, provider, Path(backup))
+
+
+def _record_with_backup(path: Path, provider: Provider, backup: Path) -> None:
     notebook_name = path.stem
-    secrets = [os.environ[name] for name in KEY_VARIABLES if os.environ.get(name)]
-    backup = Path(tempfile.mkdtemp())
+    secrets = key_values()
     old = {cassette: backup / cassette.parent.name for cassette in CASSETTE_DIR.glob(f"*/{notebook_name}.yaml")}
     for cassette, copy in old.items():
         shutil.copy2(cassette, copy)

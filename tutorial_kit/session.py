@@ -5,16 +5,16 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 from datetime import datetime, timezone, tzinfo
+from typing import Any
 
 from vcr.cassette import Cassette, CassetteContextDecorator
 
 from . import fixtures, manifest
 from .modes import MODE_NAMES_ZH, Mode, resolve_mode
-from .providers import PROVIDERS, REPLAY_API_KEY, Models, Provider, get_provider
+from .providers import REPLAY_API_KEY, Models, Provider, get_provider, key_values
 from .recording import CLOSED_PORT_URL, cassette_metadata, cassette_path, open_recorder, open_replay
 
 DEFAULT_PROVIDER = "local"
-KEY_VARIABLES = ("DASHSCOPE_API_KEY", "OPENAI_API_KEY", "ZHIPUAI_API_KEY", "ZAI_API_KEY")
 CLOCK_KEY = "clock"
 
 _active: tuple[CassetteContextDecorator, Cassette] | None = None
@@ -56,7 +56,7 @@ class Session:
         )
 
 
-def _origin(notebook: str, provider: Provider, mode: Mode) -> str:
+def _origin(notebook: str, provider: Provider, mode: Mode, entry: dict[str, Any]) -> str:
     path = cassette_path(provider.name, notebook)
     if mode is Mode.LIVE:
         return f"请求实时发往 {provider.base_url()}"
@@ -64,7 +64,6 @@ def _origin(notebook: str, provider: Provider, mode: Mode) -> str:
         return f"正在录制到 cassettes/{provider.name}/{path.name}"
     if mode is Mode.FIXTURE:
         return f"正在依据 fixtures/{provider.name}/{path.name} 生成示例录制"
-    entry = manifest.entry_for(provider.name, notebook) or {}
     if entry.get("origin") == "fixture":
         return f"回放示例数据（fixture，依据 {entry.get('docs_url')}），不是真实录制"
     return f"回放 {entry.get('recorded_on', '?')} 对 {entry.get('server', '未知服务器')} 的真实录制"
@@ -102,8 +101,7 @@ def _open(notebook: str, provider: Provider, mode: Mode) -> Cassette | None:
         if fixture:
             fixtures.announce_fixture_plays(_active[1], fixture["docs_url"])
     elif mode is Mode.RECORD:
-        secrets = [os.environ[name] for name in KEY_VARIABLES if os.environ.get(name)]
-        _active = open_recorder(notebook, provider.name, secrets)
+        _active = open_recorder(notebook, provider.name, key_values())
     elif mode is Mode.FIXTURE:
         _active = fixtures.open_fixture_builder(notebook, provider.name)
     return _active[1] if _active else None
@@ -120,10 +118,10 @@ def start_session(notebook: str, provider: str | None = None) -> Session:
     mode = resolve_mode(_requested_mode(notebook, chosen, main), chosen, env)
 
     models, base_url = chosen.models, chosen.base_url(env)
+    entry = (manifest.entry_for(chosen.name, notebook) if mode is Mode.REPLAY else None) or {}
     if mode in (Mode.REPLAY, Mode.FIXTURE):
         api_key = REPLAY_API_KEY
         # Replay asks exactly what was recorded, even if the registry has moved on.
-        entry = (manifest.entry_for(chosen.name, notebook) if mode is Mode.REPLAY else None) or {}
         models = Models(**entry["models"]) if "models" in entry else models
         base_url = entry.get("base_url", chosen.default_base_url)
     else:
@@ -138,11 +136,9 @@ def start_session(notebook: str, provider: str | None = None) -> Session:
         api_key=api_key,
         base_url=base_url,
         models=models,
-        origin=_origin(notebook, chosen, mode),
+        origin=_origin(notebook, chosen, mode, entry),
         cassette=_open(notebook, chosen, mode),
     )
     print(session.status_line())
     return session
 
-
-__all__ = ["PROVIDERS", "Session", "finish_recording", "start_session"]
