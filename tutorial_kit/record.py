@@ -133,14 +133,18 @@ def _record_with_backup(path: Path, provider: Provider, backup: Path) -> None:
         written = [c for c in CASSETTE_DIR.glob(f"*/{notebook_name}.yaml") if c.stat().st_mtime >= started]
         if cassette_path(provider.name, notebook_name) not in written:
             raise KitError(f"{notebook_name} 没有向 {provider.name} 发出任何请求，没有生成录制。")
-        data = manifest.load()  # a fresh copy: old_manifest stays as it was
+        entries = {}
         for cassette in written:
             leaks = find_secrets(cassette.read_text(encoding="utf-8"), str(cassette))
             if leaks:
                 raise KitError(f"{cassette.name} 中发现疑似密钥（{leaks[0].kind}，第 {leaks[0].line} 行），已丢弃。")
-            data["cassettes"][manifest.key_for(cassette)] = manifest_entry(cassette, notebook_name, provider.name)
-        data["notebooks"][notebook_name] = provider.name
-        manifest.save(data)
+            entries[manifest.key_for(cassette)] = manifest_entry(cassette, notebook_name, provider.name)
+
+        def add_entries(data: dict) -> None:
+            data["cassettes"].update(entries)
+            data["notebooks"][notebook_name] = provider.name
+
+        manifest.update_entries(add_entries)
         print(f"● 用录制回放 {notebook_name}，保存输出…", flush=True)
         replayed = execute(path, {"LLM_PROVIDER": provider.name, "LLM_MODE": Mode.REPLAY.value})
     except BaseException:
@@ -148,12 +152,22 @@ def _record_with_backup(path: Path, provider: Provider, backup: Path) -> None:
             cassette.unlink(missing_ok=True)
         for cassette, copy in old.items():
             shutil.copy2(copy, cassette)
-        manifest.save(old_manifest)
+        manifest.update_entries(lambda data: _restore_entries(data, old_manifest, notebook_name))
         raise
     scrub_outputs(replayed, secrets)
     nbformat.write(replayed, path)
     names = ", ".join(c.relative_to(PROJECT_ROOT).as_posix() for c in written)
     print(f"✔ {notebook_name}：{names} 与笔记本输出已更新", flush=True)
+
+
+def _restore_entries(data: dict, old: dict, notebook_name: str) -> None:
+    """Put back this notebook's entries only: other runs may have changed the rest meanwhile."""
+    for key in [key for key in data["cassettes"] if key.endswith(f"/{notebook_name}.yaml")]:
+        del data["cassettes"][key]
+    data["cassettes"].update({k: v for k, v in old["cassettes"].items() if k.endswith(f"/{notebook_name}.yaml")})
+    data["notebooks"].pop(notebook_name, None)
+    if notebook_name in old["notebooks"]:
+        data["notebooks"][notebook_name] = old["notebooks"][notebook_name]
 
 
 def main(argv: list[str]) -> int:
