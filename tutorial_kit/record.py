@@ -29,7 +29,7 @@ from .errors import KitError
 from .modes import Mode, resolve_mode
 from .providers import Provider, get_provider, key_values
 from .recording import CASSETTE_DIR, PROJECT_ROOT, cassette_metadata, cassette_path
-from .secret_scan import find_secrets, redact
+from .secret_scan import scan_cassette, scrub_notebook_outputs
 
 NOTEBOOK_DIR = PROJECT_ROOT / "notebooks"
 CELL_TIMEOUT = 600
@@ -75,16 +75,6 @@ def server_description(provider: str, base_url: str) -> str:
             return local_server.describe(state)
         return f"本机 OpenAI 兼容服务器 {base_url}"
     return base_url
-
-
-def scrub_outputs(notebook: nbformat.NotebookNode, secrets: list[str]) -> None:
-    for cell in notebook.cells:
-        for output in cell.get("outputs", []):
-            if "text" in output:
-                output["text"] = redact(output["text"], secrets)
-            for mime, value in output.get("data", {}).items():
-                if mime.startswith("text/") and isinstance(value, str):
-                    output["data"][mime] = redact(value, secrets)
 
 
 def manifest_entry(cassette: Path, notebook: str, main_provider: str) -> dict[str, object]:
@@ -135,7 +125,7 @@ def _record_with_backup(path: Path, provider: Provider, backup: Path) -> None:
             raise KitError(f"{notebook_name} 没有向 {provider.name} 发出任何请求，没有生成录制。")
         entries = {}
         for cassette in written:
-            leaks = find_secrets(cassette.read_text(encoding="utf-8"), str(cassette))
+            leaks = scan_cassette(cassette, secrets)
             if leaks:
                 raise KitError(f"{cassette.name} 中发现疑似密钥（{leaks[0].kind}，第 {leaks[0].line} 行），已丢弃。")
             entries[manifest.key_for(cassette)] = manifest_entry(cassette, notebook_name, provider.name)
@@ -154,7 +144,7 @@ def _record_with_backup(path: Path, provider: Provider, backup: Path) -> None:
             shutil.copy2(copy, cassette)
         manifest.update_entries(lambda data: _restore_entries(data, old_manifest, notebook_name))
         raise
-    scrub_outputs(replayed, secrets)
+    scrub_notebook_outputs(replayed, secrets)
     nbformat.write(replayed, path)
     names = ", ".join(c.relative_to(PROJECT_ROOT).as_posix() for c in written)
     print(f"✔ {notebook_name}：{names} 与笔记本输出已更新", flush=True)

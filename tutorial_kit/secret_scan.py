@@ -1,24 +1,60 @@
-"""Finding and removing API keys in text: used when recording and by the tests."""
+"""Finding and removing API keys: in text, in bytes of any encoding, in cassettes and
+in notebook outputs. Used while recording (scrubbers, post-record gate) and by tests."""
 
 from __future__ import annotations
 
+import base64
+import binascii
+import codecs
+import contextlib
+import gzip
+import json
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
+from urllib.parse import quote, quote_plus, unquote_plus
+
+import yaml
+
+
+def _is_basic_credentials(token: str) -> bool:
+    """``Basic <base64>`` is a credential only if the base64 decodes to ``user:password``."""
+    encoded = token.split()[-1]
+    try:
+        decoded = base64.b64decode(encoded + "=" * (-len(encoded) % 4), validate=True)
+    except (binascii.Error, ValueError):
+        return False
+    return b":" in decoded and all(32 <= byte < 127 for byte in decoded)
+
 
 PATTERNS: dict[str, re.Pattern[str]] = {
     # OpenAI (sk-, sk-proj-) and DashScope (sk- + 32 hex) keys.
-    "sk-key": re.compile(r"(?<![A-Za-z0-9])sk-(?:proj-)?[A-Za-z0-9_\-]{16,}"),
+    "sk-key": re.compile(r"(?<![A-Za-z0-9])sk-(?:proj-|ant-)?[A-Za-z0-9_\-]{16,}"),
     # Zhipu keys are "<id>.<secret>".
-    "zhipu-key": re.compile(r"\b[A-Za-z0-9]{32}\.[A-Za-z0-9]{16}\b"),
-    "bearer": re.compile(r"Bearer\s+[A-Za-z0-9._~+/=\-]{8,}"),
+    "zhipu-key": re.compile(r"(?<![A-Za-z0-9])[A-Za-z0-9]{32}\.[A-Za-z0-9]{16}(?![A-Za-z0-9])"),
+    "google-key": re.compile(r"AIza[0-9A-Za-z_\-]{35}"),
+    "github-token": re.compile(r"(?<![A-Za-z0-9])(?:gh[pousr]_[A-Za-z0-9]{36,}|github_pat_[A-Za-z0-9_]{22,})"),
+    "hf-token": re.compile(r"(?<![A-Za-z0-9])hf_[A-Za-z0-9]{30,}"),
+    "aws-key": re.compile(r"(?<![A-Z0-9])(?:AKIA|ASIA)[A-Z0-9]{16}(?![A-Z0-9])"),
+    "bearer": re.compile(r"(?i)\bbearer\s+[A-Za-z0-9._~+/=\-]{8,}"),
+    "basic-auth": re.compile(r"(?i)\bbasic\s+[A-Za-z0-9+/]{4,}={0,2}"),
     "jwt": re.compile(r"eyJ[A-Za-z0-9_\-]{8,}\.[A-Za-z0-9_\-]{8,}\.[A-Za-z0-9_\-]{8,}"),
+    "url-credentials": re.compile(r"(?<=://)[^\s/:@'\"]+:[^\s/@'\"]+(?=@)"),
 }
+VALIDATORS: dict[str, Callable[[str], bool]] = {"basic-auth": _is_basic_credentials}
 
 REDACTED = "REDACTED"
+PUBLIC_VALUES = frozenset({"sk-local", "sk-replay", "sk-wrong", REDACTED})
+"""Keys that are public on purpose: the local server's fixed key and replay placeholders."""
 PLACEHOLDER_PREFIXES = ("sk-xxx",)
 """Obviously fake keys that lessons show on purpose (e.g. ``sk-xxx-not-a-real-key``)."""
+MIN_KNOWN_LENGTH = 8
+
+_URL_ENCODED_RUN = re.compile(r"[A-Za-z0-9%+._~\-/]*(?:%[0-9A-Fa-f]{2}|\+)[A-Za-z0-9%+._~\-/]*")
+_BASE64_RUN = re.compile(r"^[A-Za-z0-9+/\s]{16,}={0,2}\s*$")
+_ESCAPED_SLASH = "\\/"
 
 
 @dataclass(frozen=True)
@@ -29,34 +65,256 @@ class Finding:
     excerpt: str
 
 
-def find_secrets(text: str, where: str = "<text>") -> list[Finding]:
-    findings = []
+def _is_public(found: str) -> bool:
+    token = found.split()[-1] if found.split() else found
+    return token in PUBLIC_VALUES or token.startswith(PLACEHOLDER_PREFIXES) or found.startswith(PLACEHOLDER_PREFIXES)
+
+
+def _matches(text: str) -> Iterator[tuple[str, re.Match[str]]]:
+    for kind, pattern in PATTERNS.items():
+        validator = VALIDATORS.get(kind)
+        for match in pattern.finditer(text):
+            if _is_public(match.group(0)) or (validator and not validator(match.group(0))):
+                continue
+            yield kind, match
+
+
+def known_forms(value: str) -> set[str]:
+    """A key as it can appear in a URL (``+ / =`` escaped, either hex case), a form body or a JSON string."""
+    if not value or len(value) < MIN_KNOWN_LENGTH or value in PUBLIC_VALUES:
+        return set()
+    forms = {value, quote_plus(value, safe=""), quote(value, safe=""), quote(value, safe="/")}
+    forms |= {re.sub(r"%[0-9A-F]{2}", lambda m: m.group(0).lower(), form) for form in forms}
+    escaped = json.dumps(value)[1:-1]
+    forms |= {escaped, escaped.replace("/", _ESCAPED_SLASH), value.replace("/", _ESCAPED_SLASH)}
+    return forms
+
+
+def _views(text: str) -> Iterator[str]:
+    """The text, and the forms a key hides in: URL-decoded and with JSON's ``\\/`` unescaped."""
+    yield text
+    if _ESCAPED_SLASH in text:
+        yield text.replace(_ESCAPED_SLASH, "/")
+    if "%" in text or "+" in text:
+        yield unquote_plus(text)
+
+
+def find_secrets(text: str, where: str = "<text>", known_values: Iterable[str] = ()) -> list[Finding]:
+    forms = sorted(set().union(*(known_forms(value) for value in known_values)), key=len, reverse=True)
+    findings: list[Finding] = []
+    seen: set[tuple[int, str, str]] = set()
     for number, line in enumerate(text.splitlines(), start=1):
-        for kind, pattern in PATTERNS.items():
-            for match in pattern.finditer(line):
-                if match.group(0).startswith(PLACEHOLDER_PREFIXES):
-                    continue
-                shown = match.group(0)[:10] + "…"
-                findings.append(Finding(where, number, kind, shown))
+        hits = [("known-key", form) for form in forms if form in line]
+        for view in _views(line):
+            hits += [(kind, match.group(0)) for kind, match in _matches(view)]
+        for kind, found in hits:
+            excerpt = found[:10] + "…"
+            if (number, kind, excerpt) not in seen:
+                seen.add((number, kind, excerpt))
+                findings.append(Finding(where, number, kind, excerpt))
     return findings
 
 
+def _redact_patterns(text: str) -> str:
+    spans = sorted((match.start(), match.end()) for _kind, match in _matches(text))
+    pieces, position = [], 0
+    for start, end in spans:
+        if start >= position:
+            pieces += [text[position:start], REDACTED]
+            position = end
+        elif end > position:
+            position = end
+    return "".join(pieces) + text[position:]
+
+
+def _redact_url_encoded(run: re.Match[str]) -> str:
+    decoded = unquote_plus(run.group(0))
+    cleaned = _redact_patterns(decoded)
+    return run.group(0) if cleaned == decoded else quote_plus(cleaned, safe="")
+
+
 def redact(text: str, known_values: Iterable[str] = ()) -> str:
-    """Replace the given key values, then anything that looks like a key."""
-    for value in known_values:
-        if value and len(value) >= 8:
-            text = text.replace(value, REDACTED)
-    for pattern in PATTERNS.values():
-        text = pattern.sub(_redact_match, text)
-    return text
+    """Replace the given key values in every encoded form, then anything that looks like a key,
+    also where it sits URL-encoded or JSON-escaped."""
+    forms = sorted(set().union(*(known_forms(value) for value in known_values)), key=len, reverse=True)
+    for form in forms:
+        text = text.replace(form, REDACTED)
+    text = _redact_patterns(text)
+    if _ESCAPED_SLASH in text:
+        unescaped = text.replace(_ESCAPED_SLASH, "/")  # the same JSON value, so safe to store instead
+        cleaned = _redact_patterns(unescaped)
+        if cleaned != unescaped:
+            text = cleaned
+    return _URL_ENCODED_RUN.sub(_redact_url_encoded, text)
 
 
-def _redact_match(match: re.Match[str]) -> str:
-    return match.group(0) if match.group(0).startswith(PLACEHOLDER_PREFIXES) else REDACTED
+def _text_codec(data: bytes, charset: str | None) -> str:
+    """The codec that reads these bytes as text; latin-1 (one char per byte) when none does."""
+    candidates = ["utf-8"]
+    if data.startswith((codecs.BOM_UTF32_LE, codecs.BOM_UTF32_BE)):
+        candidates.insert(0, "utf-32")
+    elif data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        candidates.insert(0, "utf-16")
+    if charset:
+        candidates.insert(0, charset)
+    for codec in candidates:
+        try:
+            if data.decode(codec).encode(codec) == data:
+                return codec
+        except (LookupError, UnicodeError):
+            continue
+    return "latin-1"
 
 
-def scan_files(paths: Iterable[Path]) -> list[Finding]:
+def redact_bytes(data: bytes, known_values: Iterable[str] = (), charset: str | None = None) -> bytes:
+    """Redact a body in whatever encoding it has: as text when it decodes, byte-wise otherwise
+    (patterns are ASCII, so latin-1 maps them byte for byte), including UTF-16 forms of known keys."""
+    known_values = tuple(known_values)
+    codec = _text_codec(data, charset)
+    cleaned = redact(data.decode(codec), known_values).encode(codec)
+    if codec == "latin-1":
+        for value in known_values:
+            if value and len(value) >= MIN_KNOWN_LENGTH and value not in PUBLIC_VALUES:
+                for wide in ("utf-16-le", "utf-16-be"):
+                    cleaned = cleaned.replace(value.encode(wide), REDACTED.encode(wide))
+    return data if cleaned == data else cleaned
+
+
+def redact_value(value: Any, known_values: Iterable[str] = ()) -> Any:
+    """Redact every string and bytes inside nested dicts and lists (a response, an output)."""
+    known_values = tuple(known_values)
+    if isinstance(value, str):
+        return redact(value, known_values)
+    if isinstance(value, bytes | bytearray):
+        return redact_bytes(bytes(value), known_values)
+    if isinstance(value, dict):
+        return {key: redact_value(item, known_values) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return type(value)(redact_value(item, known_values) for item in value)
+    return value
+
+
+def _decoded_texts(data: bytes) -> Iterator[str]:
+    """Every reading of a body a key could hide in: its text, gunzipped, and wide encodings."""
+    yield data.decode(_text_codec(data, None))
+    if data[:2] == b"\x1f\x8b":
+        with contextlib.suppress(OSError, EOFError):
+            yield from _decoded_texts(gzip.decompress(data))
+    if b"\x00" in data:
+        yield data.decode("utf-16-le", errors="ignore")
+        yield data.decode("utf-16-be", errors="ignore")
+
+
+def _base64_payload(text: str) -> bytes | None:
+    if not _BASE64_RUN.match(text):
+        return None
+    try:
+        return base64.b64decode("".join(text.split()), validate=True)
+    except (binascii.Error, ValueError):
+        return None
+
+
+def _leaves(value: Any, where: str) -> Iterator[tuple[str, str]]:
+    """(place, text) for every value, decoding bytes, base64 and JSON found inside strings."""
+    if isinstance(value, dict):
+        for key, item in value.items():
+            yield from _leaves(item, f"{where}.{key}")
+    elif isinstance(value, list | tuple):
+        for index, item in enumerate(value):
+            yield from _leaves(item, f"{where}[{index}]")
+    elif isinstance(value, bytes | bytearray):
+        for text in _decoded_texts(bytes(value)):
+            yield where, text
+    elif isinstance(value, str):
+        yield where, value
+        payload = _base64_payload(value)
+        if payload is not None:
+            yield from _leaves(payload, f"{where}<base64>")
+        if value[:1] in "[{":
+            try:
+                parsed = json.loads(value)
+            except ValueError:
+                return
+            yield from _leaves(parsed, f"{where}<json>")
+
+
+def find_secrets_in_value(value: Any, where: str, known_values: Iterable[str] = ()) -> list[Finding]:
+    known_values = tuple(known_values)
+    findings: list[Finding] = []
+    for place, text in _leaves(value, where):
+        findings += find_secrets(text, place, known_values)
+    return findings
+
+
+def scan_cassette(path: Path, known_values: Iterable[str] = ()) -> list[Finding]:
+    """The post-record gate: parse the cassette and scan every value, base64 bodies decoded.
+    A cassette that does not parse is a finding: what cannot be read cannot be cleared."""
+    from vcr.serializers.yamlserializer import deserialize  # vcrpy's own safe loader and tags
+
+    known_values = tuple(known_values)
+    raw = path.read_bytes()
+    findings = find_secrets(raw.decode("utf-8", errors="replace"), str(path), known_values)
+    try:
+        data = deserialize(raw.decode("utf-8"))
+    except (UnicodeDecodeError, yaml.YAMLError, ValueError) as error:
+        return [*findings, Finding(str(path), 0, "unreadable-cassette", type(error).__name__)]
+    return findings + find_secrets_in_value(data, path.name, known_values)
+
+
+BINARY_MIME_PREFIXES = ("image/", "audio/", "video/", "application/pdf", "application/octet-stream")
+
+
+def _is_binary_mime(mime: str) -> bool:
+    return mime.startswith(BINARY_MIME_PREFIXES) and not mime.endswith(("+xml", "+json"))
+
+
+def _scrub_mime_value(mime: str, value: Any, known_values: tuple[str, ...]) -> Any:
+    """Base64 payloads are redacted in their decoded bytes and re-encoded only if a key was there,
+    so an image stays byte-identical unless it carried a key."""
+    if _is_binary_mime(mime) and isinstance(value, str):
+        payload = _base64_payload(value)
+        if payload is not None:
+            cleaned = redact_bytes(payload, known_values)
+            return value if cleaned == payload else base64.b64encode(cleaned).decode("ascii") + "\n"
+    return redact_value(value, known_values)
+
+
+def scrub_notebook_outputs(notebook: Any, known_values: Iterable[str]) -> None:
+    """Redact every output of every type (stream, display_data, execute_result, error with
+    ename/evalue/traceback) and every MIME type, and their metadata, in place."""
+    known_values = tuple(known_values)
+    for cell in notebook.get("cells", []):
+        for output in cell.get("outputs", []):
+            for field, value in list(output.items()):
+                if field == "data" and isinstance(value, dict):
+                    for mime, item in list(value.items()):
+                        value[mime] = _scrub_mime_value(mime, item, known_values)
+                elif field != "output_type":
+                    output[field] = redact_value(value, known_values)
+
+
+def scan_notebook(path: Path, known_values: Iterable[str] = ()) -> list[Finding]:
+    """The notebook's text, plus every output value decoded (base64 images included)."""
+    known_values = tuple(known_values)
+    text = path.read_text(encoding="utf-8", errors="replace")
+    findings = find_secrets(text, str(path), known_values)
+    try:
+        notebook = json.loads(text)
+    except ValueError as error:
+        return [*findings, Finding(str(path), 0, "unreadable-notebook", type(error).__name__)]
+    for index, cell in enumerate(notebook.get("cells", [])):
+        findings += find_secrets_in_value(cell.get("outputs", []), f"{path.name}:cell{index}", known_values)
+    return findings
+
+
+def scan_files(paths: Iterable[Path], known_values: Iterable[str] = ()) -> list[Finding]:
+    known_values = tuple(known_values)
     findings: list[Finding] = []
     for path in paths:
-        findings += find_secrets(path.read_text(encoding="utf-8", errors="replace"), str(path))
+        if path.suffix == ".yaml" and path.name != "manifest.yaml":
+            findings += scan_cassette(path, known_values)
+        elif path.suffix == ".ipynb":
+            findings += scan_notebook(path, known_values)
+        else:
+            findings += find_secrets(path.read_text(encoding="utf-8", errors="replace"), str(path), known_values)
     return findings
