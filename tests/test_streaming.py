@@ -89,3 +89,35 @@ def test_tool_call_arguments_are_joined_and_names_kept_once() -> None:
     assert (second.id, second.name, second.arguments) == ("call_b", "get_time", "{}")
     (only,) = assemble_tool_calls(llama_style)
     assert (only.name, json.loads(only.arguments)) == ("get_weather", {"city": "Beijing"})
+
+
+def thinking_chunk(reasoning: str | None, content: str | None, finish: str | None = None) -> ChatCompletionChunk:
+    # DashScope and Zhipu: reasoning_content is a field the SDK's types do not declare.
+    delta = {"role": "assistant", "content": content, "reasoning_content": reasoning}
+    body = {"id": "c", "object": "chat.completion.chunk", "created": 0, "model": "m"}
+    return ChatCompletionChunk.model_validate(
+        {**body, "choices": [{"index": 0, "delta": delta, "finish_reason": finish}]}
+    )
+
+
+def test_reasoning_is_kept_apart_from_the_answer() -> None:
+    chunks = [
+        thinking_chunk("先想", None),
+        thinking_chunk("一想。", ""),
+        thinking_chunk(None, "答案"),
+        thinking_chunk("", "是 4", "stop"),
+    ]
+    answer: list[str] = []
+    thinking: list[str] = []
+    result = collect(chunks, on_text=answer.append, on_reasoning=thinking.append)
+    assert result.text == "答案是 4" == "".join(answer)
+    assert result.reasoning == "先想一想。" == "".join(thinking)
+    assert (result.reasoning_chunks, result.content_chunks) == (2, 2)
+    assert result.first_answer_chunk == 3
+    assert result.finish_reason == "stop"
+
+
+def test_a_stream_without_thinking_has_no_reasoning() -> None:
+    result = collect([chunk("Hel"), chunk("lo", "stop")])
+    assert (result.reasoning, result.reasoning_chunks, result.first_answer_chunk) == ("", 0, 1)
+    assert collect([chunk(None, "length")]).first_answer_chunk is None

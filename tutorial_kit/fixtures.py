@@ -7,10 +7,16 @@ of its requests from the spec in order while vcrpy records. So the request side 
 cassette is exactly what the notebook's SDK call sent; only the response is illustrative.
 The cassette carries the spec's path in its metadata, the manifest marks it ``fixture``,
 and replaying it prints a note under every response it plays.
+
+A response entry has ``path`` and ``body``, optionally ``status`` and ``headers`` (a 429's
+``retry-after``). With ``stream: true`` the body is a list of chunks, sent as a real
+server-sent-event stream (``data: {...}`` lines, then ``data: [DONE]``), so the SDK parses
+it exactly as it parses a provider's stream.
 """
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -47,9 +53,25 @@ def _answer_from(spec: dict[str, Any], where: str):
         entry = queue.pop(0)
         if not request.url.path.endswith(entry["path"]):
             raise KitError(f"{where}：下一条响应是给 {entry['path']} 的，笔记本却请求了 {request.url.path}。")
-        return httpx2.Response(entry.get("status", 200), json=entry["body"], request=request)
+        return fixture_response(entry, request)
 
     return handle_request
+
+
+def sse_bytes(chunks: list[Any]) -> bytes:
+    """Chunks as the text/event-stream body a provider sends."""
+    events = [f"data: {json.dumps(chunk, ensure_ascii=False)}\n\n" for chunk in chunks]
+    return ("".join(events) + "data: [DONE]\n\n").encode("utf-8")
+
+
+def fixture_response(entry: dict[str, Any], request: httpx2.Request) -> httpx2.Response:
+    """The HTTP response one spec entry describes."""
+    status = entry.get("status", 200)
+    headers = {str(name): str(value) for name, value in (entry.get("headers") or {}).items()}
+    if entry.get("stream"):
+        headers.setdefault("content-type", "text/event-stream")
+        return httpx2.Response(status, headers=headers, content=sse_bytes(entry["body"]), request=request)
+    return httpx2.Response(status, headers=headers, json=entry["body"], request=request)
 
 
 def open_fixture_builder(notebook: str, provider: str) -> tuple[CassetteContextDecorator, Cassette]:

@@ -3,6 +3,11 @@
 Usage arrives differently: OpenAI and DashScope send it (with ``include_usage``) in an
 extra last chunk whose ``choices`` is empty; Zhipu puts it on the last content chunk;
 the local llama.cpp server sends none. ``collect`` accepts all three.
+
+Thinking models (DashScope ``enable_thinking``, Zhipu ``thinking``) stream their reasoning
+as ``delta.reasoning_content`` before the answer. It is not in the SDK's types, so it is
+read with ``getattr`` and kept in ``reasoning``, apart from ``text``: the answer a program
+should use never contains the thinking.
 """
 
 from __future__ import annotations
@@ -19,12 +24,22 @@ class StreamResult:
     usage: Any = None
     chunks: int = 0
     content_chunks: int = 0
+    reasoning: str = ""
+    reasoning_chunks: int = 0
+    first_answer_chunk: int | None = None
+    """1-based number of the chunk that brought the first answer text (None: no answer)."""
 
 
-def collect(stream: Iterable[Any], on_text: Callable[[str], None] | None = None) -> StreamResult:
-    """Read a chat-completions stream to the end; call ``on_text`` with each piece."""
+def collect(
+    stream: Iterable[Any],
+    on_text: Callable[[str], None] | None = None,
+    on_reasoning: Callable[[str], None] | None = None,
+) -> StreamResult:
+    """Read a chat-completions stream to the end; call ``on_text`` with each answer piece
+    and ``on_reasoning`` with each thinking piece."""
     result = StreamResult()
     pieces: list[str] = []
+    thoughts: list[str] = []
     for chunk in stream:
         result.chunks += 1
         if getattr(chunk, "usage", None):
@@ -32,15 +47,24 @@ def collect(stream: Iterable[Any], on_text: Callable[[str], None] | None = None)
         if not chunk.choices:  # the usage-only chunk
             continue
         choice = chunk.choices[0]
+        thought = getattr(choice.delta, "reasoning_content", None)
+        if thought:
+            thoughts.append(thought)
+            result.reasoning_chunks += 1
+            if on_reasoning:
+                on_reasoning(thought)
         piece = getattr(choice.delta, "content", None)
         if piece:
             pieces.append(piece)
             result.content_chunks += 1
+            if result.first_answer_chunk is None:
+                result.first_answer_chunk = result.chunks
             if on_text:
                 on_text(piece)
         if choice.finish_reason:
             result.finish_reason = choice.finish_reason
     result.text = "".join(pieces)
+    result.reasoning = "".join(thoughts)
     return result
 
 
