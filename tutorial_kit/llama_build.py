@@ -1,0 +1,286 @@
+"""Provide llama.cpp's ``llama-server`` binary: one on the PATH, or built once from PyPI sources.
+
+The source is the llama.cpp tree vendored in the pinned ``llama-cpp-python`` source package
+(version and sha256 below), fetched by pip from the package index and nothing else. CMake and
+Ninja come from PyPI (``.venv-server``), the compiler from the system. Only the ``llama-server``
+target is built, without the web UI assets (they would be downloaded) and without OpenSSL.
+The binary is cached in ``.cache/llama-server/<first 16 hex of the sha256>/`` (git-ignored).
+
+Two small patches are applied before building (``PATCHES``); they make forced tool calls work
+with a model too small to emit a call on its own. ``make check-local`` proves both.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tarfile
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from .errors import KitError
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+SERVER_VENV = PROJECT_ROOT / ".venv-server"
+CACHE_ROOT = PROJECT_ROOT / ".cache" / "llama-server"
+
+LLAMA_CPP_PYTHON_VERSION = "0.3.36"
+SDIST_SHA256 = "832db0699007f1be95a7e41ef12e88926b02ba836461e36a36372db2760c1a2e"
+LLAMA_CPP_COMMIT = "0c1e57098"
+"""The llama.cpp commit that llama-cpp-python 0.3.36 vendors (its CHANGELOG)."""
+
+CHAT_TEMPLATE = "models/templates/Qwen-Qwen2.5-7B-Instruct.jinja"
+"""SmolLM2 speaks ChatML like Qwen2.5; this template adds the ``<tool_call>`` convention."""
+
+MIN_PATH_VERSION = 7000
+"""A llama-server on the PATH older than this build number is not used."""
+
+CMAKE_FLAGS = (
+    "-DCMAKE_BUILD_TYPE=Release",
+    "-DBUILD_SHARED_LIBS=OFF",
+    "-DLLAMA_BUILD_SERVER=ON",
+    "-DLLAMA_BUILD_TOOLS=ON",
+    "-DLLAMA_BUILD_TESTS=OFF",
+    "-DLLAMA_BUILD_EXAMPLES=OFF",
+    "-DLLAMA_BUILD_APP=OFF",
+    "-DLLAMA_BUILD_UI=OFF",
+    "-DLLAMA_USE_PREBUILT_UI=OFF",  # ON would download the web UI
+    "-DLLAMA_OPENSSL=OFF",
+    "-DLLAMA_CURL=OFF",
+    "-DGGML_NATIVE=ON",
+    f"-DLLAMA_BUILD_COMMIT={LLAMA_CPP_COMMIT}",
+    "-DLLAMA_BUILD_NUMBER=0",  # the sdist has no git history; without this cmake asks the project's git
+)
+
+
+@dataclass(frozen=True)
+class Patch:
+    """Replace ``old`` by ``new`` once in ``path`` (relative to the llama.cpp tree)."""
+
+    path: str
+    old: str
+    new: str
+    why: str
+
+
+_REQUIRED_NO_PREFIX = (
+    "(inputs.tool_choice == COMMON_CHAT_TOOL_CHOICE_REQUIRED ? p.eps() : p.optional(p.content({until})))"
+)
+
+PATCHES: tuple[Patch, ...] = (
+    Patch(
+        "common/chat-auto-parser-generator.cpp",
+        "return ctx.reasoning_parser + p.optional(p.content(p.until(tool_start))) + tools_parser + p.end();",
+        "return ctx.reasoning_parser + " + _REQUIRED_NO_PREFIX.format(until="p.until(tool_start)")
+        + " + tools_parser + p.end();",
+        "tool_choice=required: the grammar allowed any text before the call, so a small model "
+        "rambled until max_tokens; with this the reply must start with the call.",
+    ),
+    Patch(
+        "common/chat-auto-parser-generator.cpp",
+        "    auto        content_before_tools = trigger_marker.empty() ? p.eps() : p.until(trigger_marker);\n"
+        "    return ctx.reasoning_parser + p.optional(p.content(content_before_tools)) + tool_calls + p.end();\n"
+        "}\n\ncommon_peg_parser analyze_tools::build_tool_parser_tag_tagged",
+        "    auto        content_before_tools = trigger_marker.empty() ? p.eps() : p.until(trigger_marker);\n"
+        "    return ctx.reasoning_parser + " + _REQUIRED_NO_PREFIX.format(until="content_before_tools")
+        + " + tool_calls + p.end();\n"
+        "}\n\ncommon_peg_parser analyze_tools::build_tool_parser_tag_tagged",
+        "the same for templates whose calls are tagged JSON",
+    ),
+    Patch(
+        "tools/server/server-common.cpp",
+        '    auto tool_choice = json_value(body, "tool_choice", std::string("auto"));\n',
+        '    std::string tool_choice = "auto";\n'
+        '    if (body.contains("tool_choice") && body.at("tool_choice").is_object()) {\n'
+        "        // {\"type\": \"function\", \"function\": {\"name\": N}}: offer only tool N and require a call\n"
+        '        const std::string wanted = body.at("tool_choice").at("function").at("name").get<std::string>();\n'
+        "        json named = json::array();\n"
+        "        for (const auto & tool : tools) {\n"
+        '            if (tool.at("function").at("name") == wanted) { named.push_back(tool); }\n'
+        "        }\n"
+        "        if (named.empty()) {\n"
+        '            throw std::invalid_argument("tool_choice names a function that is not in tools: " + wanted);\n'
+        "        }\n"
+        "        tools = named;\n"
+        '        tool_choice = "required";\n'
+        "    } else {\n"
+        '        tool_choice = json_value(body, "tool_choice", std::string("auto"));\n'
+        "    }\n",
+        "the object form of tool_choice was read as a string and fell back to auto; OpenAI's meaning "
+        "is 'call this function', so narrow the tools to it and require a call.",
+    ),
+)
+
+
+def source_key() -> str:
+    return SDIST_SHA256[:16]
+
+
+def cache_dir() -> Path:
+    return CACHE_ROOT / source_key()
+
+
+def cached_binary() -> Path:
+    return cache_dir() / "bin" / "llama-server"
+
+
+def cached_template() -> Path:
+    return cache_dir() / "bin" / Path(CHAT_TEMPLATE).name
+
+
+def build_log() -> Path:
+    return cache_dir() / "build.log"
+
+
+def version_of(binary: str | Path) -> tuple[int, str] | None:
+    """``(build number, commit)`` from ``llama-server --version``, or None if it does not answer."""
+    try:
+        result = subprocess.run([str(binary), "--version"], capture_output=True, text=True, timeout=30)
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    match = re.search(r"version:\s*(\d+)\s*\(([0-9a-f]+|unknown)\)", result.stdout + result.stderr)
+    return (int(match.group(1)), match.group(2)) if match else None
+
+
+def on_path() -> Path | None:
+    """A ``llama-server`` on the PATH that is new enough, if any (Homebrew, winget, a distro)."""
+    found = shutil.which("llama-server")
+    if not found:
+        return None
+    version = version_of(found)
+    if version is None or version[0] < MIN_PATH_VERSION:
+        print(f"PATH 上的 {found} 版本过旧或无法识别（{version}），改用自行编译的版本。")
+        return None
+    return Path(found)
+
+
+def _tool(name: str) -> str:
+    candidate = SERVER_VENV / "bin" / name
+    if candidate.exists():
+        return str(candidate)
+    found = shutil.which(name)
+    if found is None:
+        raise KitError(f"找不到 {name}：请用 make serve-local（它会先从 PyPI 安装 cmake 和 ninja）。")
+    return found
+
+
+def _download_sdist(into: Path) -> Path:
+    """pip fetches the pinned sdist from the configured package index, checked by its sha256."""
+    requirement = into / "requirement.txt"
+    requirement.write_text(f"llama-cpp-python=={LLAMA_CPP_PYTHON_VERSION} --hash=sha256:{SDIST_SHA256}\n")
+    command = [
+        sys.executable, "-m", "pip", "download", "--quiet", "--no-deps", "--no-binary", ":all:",
+        "--require-hashes", "-r", str(requirement), "-d", str(into),
+    ]  # fmt: skip
+    subprocess.run(command, check=True)
+    (archive,) = into.glob("llama_cpp_python-*.tar.gz")
+    digest = hashlib.sha256(archive.read_bytes()).hexdigest()
+    if digest != SDIST_SHA256:
+        raise KitError(f"源码包校验失败：sha256 {digest} 不是固定的 {SDIST_SHA256}。")
+    return archive
+
+
+def _extract_llama_cpp(archive: Path, into: Path) -> Path:
+    prefix = f"llama_cpp_python-{LLAMA_CPP_PYTHON_VERSION}/vendor/llama.cpp/"
+    with tarfile.open(archive) as tar:
+        members = [m for m in tar.getmembers() if m.name.startswith(prefix)]
+        tar.extractall(into, members=members, filter="data")
+    return into / prefix
+
+
+def apply_patches(tree: Path) -> None:
+    for patch in PATCHES:
+        file = tree / patch.path
+        text = file.read_text()
+        if text.count(patch.old) != 1:
+            raise KitError(f"补丁无法应用：{patch.path} 中找不到唯一的原文（{patch.why[:40]}…）。")
+        file.write_text(text.replace(patch.old, patch.new))
+
+
+def _run_logged(command: list[str], log, progress: bool) -> None:
+    """Run a build step, keep everything in the log, show ninja's [n/m] as one progress line."""
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    assert process.stdout is not None
+    last_shown = -1
+    for line in process.stdout:
+        log.write(line)
+        match = re.match(r"\[(\d+)/(\d+)\]", line)
+        if progress and match:
+            done, total = int(match.group(1)), int(match.group(2))
+            percent = 100 * done // total
+            if sys.stdout.isatty():
+                print(f"\r  编译 llama-server：{done}/{total}（{percent}%）", end="", flush=True)
+            elif percent >= last_shown + 10:
+                print(f"  编译 llama-server：{done}/{total}（{percent}%）", flush=True)
+                last_shown = percent
+    if process.wait() != 0:
+        raise subprocess.CalledProcessError(process.returncode, command)
+    if progress and sys.stdout.isatty():
+        print()
+
+
+def build() -> Path:
+    """Build the patched ``llama-server`` into the cache (once) and return its path."""
+    binary = cached_binary()
+    if binary.exists():
+        return binary
+    cache_dir().mkdir(parents=True, exist_ok=True)
+    started = time.monotonic()
+    print(f"首次使用：从 PyPI 上的 llama-cpp-python {LLAMA_CPP_PYTHON_VERSION} 源码包编译 llama-server"
+          "（2 核约 10–20 分钟，只需一次）。")  # fmt: skip
+    with tempfile.TemporaryDirectory(dir=cache_dir()) as scratch, build_log().open("w") as log:
+        work = Path(scratch)
+        try:
+            print("  下载并校验源码包……", flush=True)
+            tree = _extract_llama_cpp(_download_sdist(work), work / "src")
+            apply_patches(tree)
+            print("  配置（CMake + Ninja）……", flush=True)
+            _run_logged(
+                [_tool("cmake"), "-S", str(tree), "-B", str(work / "build"), "-G", "Ninja",
+                 f"-DCMAKE_MAKE_PROGRAM={_tool('ninja')}", *CMAKE_FLAGS],
+                log, progress=False,
+            )  # fmt: skip
+            jobs = str(os.cpu_count() or 2)
+            _run_logged(
+                [_tool("cmake"), "--build", str(work / "build"), "--target", "llama-server", "-j", jobs],
+                log, progress=True,
+            )  # fmt: skip
+        except (subprocess.CalledProcessError, OSError, KitError, ValueError) as error:
+            raise KitError(f"llama-server 编译失败（{error}）；完整日志见 {build_log()}。") from None
+        built = work / "build" / "bin" / "llama-server"
+        staging = cache_dir() / "bin.partial"
+        shutil.rmtree(staging, ignore_errors=True)
+        staging.mkdir()
+        shutil.copy2(built, staging / "llama-server")
+        shutil.copy2(tree / CHAT_TEMPLATE, staging / Path(CHAT_TEMPLATE).name)
+        staging.rename(cache_dir() / "bin")  # appears whole or not at all
+    minutes = (time.monotonic() - started) / 60
+    print(f"  完成：{binary}（用时 {minutes:.1f} 分钟，已缓存）。")
+    return binary
+
+
+def template_for(binary: Path) -> Path:
+    """The chat template that goes with a binary: ours from the cache, else the vendored copy."""
+    if cached_template().exists():
+        return cached_template()
+    raise KitError("缺少聊天模板：请先运行 make serve-local 编译一次（模板随源码包提供）。")
+
+
+def main(argv: list[str]) -> int:
+    """``python -m tutorial_kit.llama_build``: build (or find) the binary and print its path."""
+    try:
+        print(build())
+    except KitError as error:
+        print(error, file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
