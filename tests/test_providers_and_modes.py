@@ -71,3 +71,33 @@ def test_stopped_local_server_gives_the_command_that_starts_it() -> None:
 def test_key_values_lists_every_set_key_for_scrubbing() -> None:
     env = {"OPENAI_API_KEY": "a", "ZHIPUAI_API_KEY": "", "DASHSCOPE_API_KEY": "c", "ZAI_API_KEY": "z"}
     assert sorted(key_values(env)) == ["a", "c", "z"]
+
+
+def test_check_models_reports_missing_defaults_and_shutdown_dates() -> None:
+    from openai.types import Model
+
+    from tutorial_kit.check_models import default_findings
+
+    openai_provider = PROVIDERS["openai"]
+    chat = openai_provider.models.chat
+    listed_fine = [Model(id=chat, created=0, object="model", owned_by="openai")]
+    assert default_findings(openai_provider, listed_fine) == []
+    dated = [Model(id=chat, created=0, object="model", owned_by="openai", shutdown_date="2027-06-01")]
+    assert "2027-06-01" in default_findings(openai_provider, dated)[0]
+    missing = default_findings(PROVIDERS["dashscope"], [])
+    assert len(missing) == len(PROVIDERS["dashscope"].default_model_ids())
+
+
+def test_check_models_skips_a_provider_without_a_key_in_one_line(capsys: pytest.CaptureFixture[str]) -> None:
+    from tutorial_kit.check_models import check_provider
+
+    assert check_provider(PROVIDERS["zhipu"], {}) is None
+    out = capsys.readouterr().out
+    assert "ZHIPUAI_API_KEY" in out and out.count("\n") == 1
+
+
+def test_check_models_says_when_a_server_cannot_be_reached(capsys: pytest.CaptureFixture[str]) -> None:
+    from tutorial_kit.check_models import check_provider
+
+    assert check_provider(PROVIDERS["local"], {"LOCAL_BASE_URL": CLOSED_PORT_URL}) is None
+    assert "连不上" in capsys.readouterr().out

