@@ -6,7 +6,7 @@ SERVER_VENV := .venv-server
 NB ?=
 PROVIDER ?= local
 
-.PHONY: lab test lint record serve-local stop-local check-local bench-room bench clean
+.PHONY: lab test lint record serve-local stop-local check-local check-models bench-room bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -60,6 +60,10 @@ stop-local: $(VENV)/.runtime
 # 对正在运行的本地服务器逐项检查课程依赖的功能（不属于 make test）。
 check-local: $(VENV)/.runtime
 	$(BIN)/python -m tutorial_kit.check_local
+
+# 用你的密钥列出各服务商的模型，报告登记表里不在列表中或已公布下线日期的默认模型（不属于 make test）。
+check-models: $(VENV)/.runtime
+	$(BIN)/python -m tutorial_kit.check_models
 
 # 教室压力测试：1/4/8/16 个并发学员各自流式对话（只连回环地址）。
 bench-room: $(VENV)/.runtime
