@@ -1,0 +1,58 @@
+"""Prices are sourced and dated; estimates follow usage; the budget stops spending."""
+
+from __future__ import annotations
+
+import re
+from types import SimpleNamespace
+
+import pytest
+
+from tutorial_kit import KitError
+from tutorial_kit.budget import Budget, BudgetExceeded
+from tutorial_kit.pricing import PRICES, estimate_cost, price_for
+
+
+def test_every_price_is_dated_and_sourced() -> None:
+    for (provider, model), price in PRICES.items():
+        assert re.fullmatch(r"\d{4}-\d{2}-\d{2}", price.checked_on), model
+        assert price.source.startswith("https://") or provider == "local", model
+        assert price.input_per_million >= 0 and price.output_per_million >= 0
+        assert price.currency in {"USD", "CNY"}
+        assert price.confirmed or price.note, f"{model}: an unconfirmed price must say why"
+
+
+def test_cost_from_usage_object_or_dict() -> None:
+    usage = SimpleNamespace(prompt_tokens=1_000_000, completion_tokens=500_000, total_tokens=1_500_000)
+    assert estimate_cost("openai", "gpt-4.1-mini", usage) == pytest.approx(0.40 + 0.80)
+    as_dict = {"prompt_tokens": 2000, "completion_tokens": 1000}
+    assert estimate_cost("OpenAI", "gpt-5-mini", as_dict) == pytest.approx((2000 * 0.25 + 1000 * 2.00) / 1e6)
+    assert estimate_cost("zhipu", "glm-4.7-flash", as_dict) == 0.0
+
+
+def test_unknown_model_or_missing_usage_gives_none() -> None:
+    assert price_for("dashscope", "qwen-plus") is None
+    assert estimate_cost("dashscope", "qwen-plus", {"prompt_tokens": 10}) is None
+    assert estimate_cost("openai", "gpt-4.1-mini", None) is None
+
+
+def test_budget_refuses_the_call_after_the_limit() -> None:
+    budget = Budget(limit=0.001, currency="USD")
+    step = {"prompt_tokens": 1000, "completion_tokens": 200}  # 0.00072 USD on gpt-4.1-mini
+    budget.check()
+    assert budget.record("openai", "gpt-4.1-mini", step) == pytest.approx(0.00072)
+    budget.check()  # still under the limit
+    budget.record("openai", "gpt-4.1-mini", step)
+    assert budget.spent == pytest.approx(0.00144) and budget.remaining == 0.0
+    with pytest.raises(BudgetExceeded, match="预算已用完"):
+        budget.check()
+
+
+def test_budget_counts_unpriced_calls_and_refuses_bad_input() -> None:
+    budget = Budget(limit=1.0, currency="USD")
+    assert budget.record("dashscope", "qwen-plus", {"prompt_tokens": 5}) is None
+    assert budget.unpriced == ["dashscope/qwen-plus"] and budget.calls == 1 and budget.spent == 0
+    assert budget.record("local", "smollm2-135m", {"prompt_tokens": 5}) == 0.0  # free in any currency
+    with pytest.raises(KitError, match="预算必须大于 0"):
+        Budget(limit=0, currency="USD")
+    with pytest.raises(KitError, match="CNY"):
+        Budget(limit=1.0, currency="CNY").record("openai", "gpt-5-mini", {"prompt_tokens": 5})

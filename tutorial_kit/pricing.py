@@ -1,0 +1,61 @@
+"""A small, dated price table and a cost estimate from a response's ``usage``.
+
+Prices change; each row names its source and the day it was checked. A row marked
+``confirmed=False`` was read from third-party copies of the provider's page, not from the
+page itself. A model without a row gets ``None``: better no number than a made-up one.
+The estimate is ``prompt_tokens`` at the input price plus ``completion_tokens`` (which
+include any reasoning tokens) at the output price; cache discounts and price tiers for
+very long prompts are not modelled, so for cached prompts it is an upper bound.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+PER_TOKENS = 1_000_000
+
+
+@dataclass(frozen=True)
+class Price:
+    input_per_million: float
+    output_per_million: float
+    currency: str
+    source: str
+    checked_on: str
+    confirmed: bool
+    note: str = ""
+
+
+OPENAI_PRICING_PAGE = "https://developers.openai.com/api/docs/pricing"
+OPENAI_NOTE = "官方价格页在本项目中未能直接读取；多份第三方转载（2026 年）一致"
+ZHIPU_OVERVIEW = "https://docs.bigmodel.cn/cn/guide/start/model-overview"
+
+PRICES: dict[tuple[str, str], Price] = {
+    ("openai", "gpt-4.1-mini"): Price(0.40, 1.60, "USD", OPENAI_PRICING_PAGE, "2026-11-23", False, OPENAI_NOTE),
+    ("openai", "gpt-5-mini"): Price(0.25, 2.00, "USD", OPENAI_PRICING_PAGE, "2026-11-23", False, OPENAI_NOTE),
+    ("zhipu", "glm-4-flash-250414"): Price(0.0, 0.0, "CNY", ZHIPU_OVERVIEW, "2026-11-23", True, "免费模型"),
+    ("zhipu", "glm-4.7-flash"): Price(0.0, 0.0, "CNY", ZHIPU_OVERVIEW, "2026-11-23", True, "免费模型"),
+    ("local", "smollm2-135m"): Price(0.0, 0.0, "CNY", "本机服务器", "2026-11-23", True, "只花你自己的电费"),
+}
+
+
+def price_for(provider: str, model: str) -> Price | None:
+    return PRICES.get((provider.strip().lower(), model.strip().lower()))
+
+
+def _tokens(usage: Any, name: str) -> int:
+    value = usage.get(name) if isinstance(usage, Mapping) else getattr(usage, name, None)
+    return int(value or 0)
+
+
+def estimate_cost(provider: str, model: str, usage: Any) -> float | None:
+    """Cost of one request in the row's currency, or ``None`` when no sourced price is known.
+    ``usage`` is the response's ``usage`` object (or a dict with the same names)."""
+    price = price_for(provider, model)
+    if price is None or usage is None:
+        return None
+    prompt = _tokens(usage, "prompt_tokens")
+    completion = _tokens(usage, "completion_tokens")
+    return (prompt * price.input_per_million + completion * price.output_per_million) / PER_TOKENS
