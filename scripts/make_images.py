@@ -3,11 +3,14 @@
 images/message_flow.png: how system, user and assistant messages flow through turns.
 images/shapes.png: a tiny picture (red circle, blue square, green triangle) that lesson 06
 sends as base64; kept small because every byte of it travels in the request.
-Labels are English API terms so no CJK font is needed.
+Labels are Chinese, so a CJK font is needed (Debian/Ubuntu: apt-get install fonts-noto-cjk);
+without one the script says so and writes nothing.
 """
 
 from __future__ import annotations
 
+import sys
+import warnings
 from pathlib import Path
 
 import matplotlib
@@ -15,6 +18,8 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 from matplotlib.patches import FancyArrowPatch, FancyBboxPatch
+
+from tutorial_kit.chinese_font import MISSING_FONT_MESSAGE, use_chinese_font
 
 OUT = Path(__file__).resolve().parent.parent / "images"
 COLOURS = {"system": "#f4d58d", "user": "#9ecae1", "assistant": "#a1d99b", "model": "#d9d9d9"}
@@ -40,19 +45,19 @@ def message_flow() -> None:
     ax.axis("off")
     for column, turn in enumerate((1, 2)):
         x = 0.3 + column * 6
-        ax.text(x + 1.3, 5.85, f"turn {turn}: messages sent", ha="center", fontsize=10, weight="bold")
-        rows = [("system: role and rules", "system"), ("user: question 1", "user")]
+        ax.text(x + 1.3, 5.85, f"第 {turn} 轮：发送的消息列表", ha="center", fontsize=10, weight="bold")
+        rows = [("system：角色与规则", "system"), ("user：问题 1", "user")]
         if turn == 2:
-            rows += [("assistant: answer 1", "assistant"), ("user: question 2", "user")]
+            rows += [("assistant：回答 1", "assistant"), ("user：问题 2", "user")]
         for row, (text, kind) in enumerate(rows):
             box(ax, x, 5.0 - row * 0.75, text, kind)
         bottom = 5.0 - (len(rows) - 1) * 0.75
-        box(ax, x + 3.1, 3.6, "model", "model", width=1.6)
+        box(ax, x + 3.1, 3.6, "模型", "model", width=1.6)
         arrow(ax, (x + 2.7, bottom + 0.3), (x + 3.1, 3.85))  # the request
-        box(ax, x + 3.1, 1.2, f"assistant: answer {turn}", "assistant", width=2.4)
-        arrow(ax, (x + 3.9, 3.55), (x + 3.9, 1.8), "response")
-    arrow(ax, (3.4 + 2.4, 1.45), (6.3, 3.0), "append, then add question 2")
-    ax.text(6, 0.35, "The API keeps no memory: every request carries the whole message list.", ha="center", fontsize=10)
+        box(ax, x + 3.1, 1.2, f"assistant：回答 {turn}", "assistant", width=2.4)
+        arrow(ax, (x + 3.9, 3.55), (x + 3.9, 1.8), "响应")
+    arrow(ax, (3.4 + 2.4, 1.45), (6.3, 3.0), "追加回答，再加问题 2", dx=1.2)
+    ax.text(6, 0.35, "API 不记得任何事：每次请求都带上完整的消息列表。", ha="center", fontsize=10)
     fig.savefig(OUT / "message_flow.png", bbox_inches="tight", metadata={"Software": None})
     plt.close(fig)
 
@@ -70,6 +75,11 @@ def shapes() -> None:
 
 
 if __name__ == "__main__":
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        font = use_chinese_font()
+    if font is None:
+        sys.exit(MISSING_FONT_MESSAGE)
     OUT.mkdir(exist_ok=True)
     message_flow()
     shapes()
