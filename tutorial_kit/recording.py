@@ -27,6 +27,10 @@ MATCH_ON = ("method", "scheme", "host", "port", "path", "query", "body")
 CLOSED_PORT_URL = "http://127.0.0.1:9/v1"
 """Nothing listens on port 9 here: requests to it pass by the cassette and really fail."""
 
+PASSTHROUGH_NETLOCS: set[str] = {urlsplit(CLOSED_PORT_URL).netloc}
+"""Loopback addresses whose requests really happen in every mode, never recorded: the closed
+port above and the silent servers that lessons open for timeouts (silent_server.py)."""
+
 REQUEST_HEADERS_KEPT = {"content-type", "accept"}
 RESPONSE_HEADERS_KEPT = {"content-type", "x-request-id", "request-id", "retry-after"}
 
@@ -53,7 +57,7 @@ def _redact_bytes(body: Any, secrets: Iterable[str]) -> Any:
 
 
 def _is_passthrough(uri: str) -> bool:
-    return urlsplit(uri).netloc == urlsplit(CLOSED_PORT_URL).netloc
+    return urlsplit(uri).netloc in PASSTHROUGH_NETLOCS
 
 
 def make_request_scrubber(secrets: Iterable[str]) -> Callable[[Request], Request | None]:
