@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
@@ -15,7 +16,7 @@ from vcr.request import Request
 from vcr.serializers import yamlserializer
 
 from .errors import CassetteMissError, KitError
-from .secret_scan import redact
+from .secret_scan import redact, redact_bytes, redact_value
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 # Overridable so that tests can replay a tampered copy; notebooks never set it.
@@ -43,17 +44,25 @@ def record_command(notebook: str, provider: str) -> str:
     return f"make record NB={notebook} PROVIDER={provider}"
 
 
-def _redact_bytes(body: Any, secrets: Iterable[str]) -> Any:
-    if not isinstance(body, bytes | str) or not body:
-        return body
-    try:
-        text = body.decode("utf-8") if isinstance(body, bytes) else body
-    except UnicodeDecodeError:
-        return body  # binary (an uploaded file) stays as is; the secret-scan test still reads the cassette
-    cleaned = redact(text, secrets)
-    if cleaned == text:
-        return body
-    return cleaned.encode("utf-8") if isinstance(body, bytes) else cleaned
+def _charset(content_type: str) -> str | None:
+    found = re.search(r"charset=([\w.-]+)", content_type, re.IGNORECASE)
+    return found.group(1) if found else None
+
+
+def _redact_body(body: Any, secrets: Iterable[str], content_type: str = "") -> Any:
+    """Every body is redacted: text in its own encoding, anything else byte-wise."""
+    if isinstance(body, bytes | bytearray) and body:
+        return redact_bytes(bytes(body), secrets, _charset(content_type))
+    if isinstance(body, str) and body:
+        return redact(body, secrets)
+    return body
+
+
+def _header(headers: Any, name: str) -> str:
+    for key, value in headers.items():
+        if key.lower() == name:
+            return value[0] if isinstance(value, list) and value else str(value)
+    return ""
 
 
 def _is_passthrough(uri: str) -> bool:
@@ -66,11 +75,14 @@ def make_request_scrubber(secrets: Iterable[str]) -> Callable[[Request], Request
     def scrub_request(request: Request) -> Request | None:
         if _is_passthrough(request.uri):
             return None
+        content_type = _header(request.headers, "content-type")
         for name in list(request.headers):
             if name.lower() not in REQUEST_HEADERS_KEPT:
                 del request.headers[name]
+            else:
+                request.headers[name] = redact(request.headers[name], secrets)
         request.uri = redact(request.uri, secrets)
-        request.body = _redact_bytes(request.body, secrets)
+        request.body = _redact_body(request.body, secrets, content_type)
         return request
 
     return scrub_request
@@ -80,13 +92,12 @@ def make_response_scrubber(secrets: Iterable[str]) -> Callable[[dict[str, Any]],
     secrets = tuple(secrets)
 
     def scrub_response(response: dict[str, Any]) -> dict[str, Any]:
-        response["headers"] = {
-            name: value
-            for name, value in response["headers"].items()
-            if name.lower() in RESPONSE_HEADERS_KEPT
-        }
+        headers = response["headers"]
         body = response["body"]
-        body["string"] = _redact_bytes(body.get("string"), secrets)
+        body["string"] = _redact_body(body.get("string"), secrets, _header(headers, "content-type"))
+        kept = {name: value for name, value in headers.items() if name.lower() in RESPONSE_HEADERS_KEPT}
+        response["headers"] = redact_value(kept, secrets)
+        response["status"] = redact_value(response.get("status"), secrets)
         return response
 
     return scrub_response

@@ -55,6 +55,7 @@ MIN_KNOWN_LENGTH = 8
 _URL_ENCODED_RUN = re.compile(r"[A-Za-z0-9%+._~\-/]*(?:%[0-9A-Fa-f]{2}|\+)[A-Za-z0-9%+._~\-/]*")
 _BASE64_RUN = re.compile(r"^[A-Za-z0-9+/\s]{16,}={0,2}\s*$")
 _ESCAPED_SLASH = "\\/"
+_ANSI_CODE = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
 
 
 @dataclass(frozen=True)
@@ -90,11 +91,18 @@ def known_forms(value: str) -> set[str]:
     return forms
 
 
-def _views(text: str) -> Iterator[str]:
-    """The text, and the forms a key hides in: URL-decoded and with JSON's ``\\/`` unescaped."""
-    yield text
+def _normalized(text: str) -> Iterator[str]:
+    """Equivalent readings of the text: JSON's ``\\/`` unescaped, terminal colour codes removed."""
     if _ESCAPED_SLASH in text:
         yield text.replace(_ESCAPED_SLASH, "/")
+    if "\x1b[" in text:
+        yield _ANSI_CODE.sub("", text)
+
+
+def _views(text: str) -> Iterator[str]:
+    """The text, and the forms a key hides in: normalized and URL-decoded."""
+    yield text
+    yield from _normalized(text)
     if "%" in text or "+" in text:
         yield unquote_plus(text)
 
@@ -139,12 +147,11 @@ def redact(text: str, known_values: Iterable[str] = ()) -> str:
     forms = sorted(set().union(*(known_forms(value) for value in known_values)), key=len, reverse=True)
     for form in forms:
         text = text.replace(form, REDACTED)
-    text = _redact_patterns(text)
-    if _ESCAPED_SLASH in text:
-        unescaped = text.replace(_ESCAPED_SLASH, "/")  # the same JSON value, so safe to store instead
-        cleaned = _redact_patterns(unescaped)
-        if cleaned != unescaped:
+    for normalized in list(_normalized(text)):
+        cleaned = _redact_patterns(normalized)
+        if cleaned != normalized:  # a key hidden by an escape: store the plain reading, redacted
             text = cleaned
+    text = _redact_patterns(text)
     return _URL_ENCODED_RUN.sub(_redact_url_encoded, text)
 
 
@@ -172,11 +179,12 @@ def redact_bytes(data: bytes, known_values: Iterable[str] = (), charset: str | N
     known_values = tuple(known_values)
     codec = _text_codec(data, charset)
     cleaned = redact(data.decode(codec), known_values).encode(codec)
-    if codec == "latin-1":
-        for value in known_values:
-            if value and len(value) >= MIN_KNOWN_LENGTH and value not in PUBLIC_VALUES:
-                for wide in ("utf-16-le", "utf-16-be"):
-                    cleaned = cleaned.replace(value.encode(wide), REDACTED.encode(wide))
+    if codec != "latin-1":  # the codec may be a guess (a stray BOM): ASCII keys are still bytes
+        cleaned = redact(cleaned.decode("latin-1"), known_values).encode("latin-1")
+    for value in known_values:
+        if value and len(value) >= MIN_KNOWN_LENGTH and value not in PUBLIC_VALUES:
+            for wide in ("utf-16-le", "utf-16-be"):
+                cleaned = cleaned.replace(value.encode(wide), REDACTED.encode(wide))
     return data if cleaned == data else cleaned
 
 
@@ -196,7 +204,10 @@ def redact_value(value: Any, known_values: Iterable[str] = ()) -> Any:
 
 def _decoded_texts(data: bytes) -> Iterator[str]:
     """Every reading of a body a key could hide in: its text, gunzipped, and wide encodings."""
-    yield data.decode(_text_codec(data, None))
+    codec = _text_codec(data, None)
+    yield data.decode(codec)
+    if codec != "latin-1":
+        yield data.decode("latin-1")
     if data[:2] == b"\x1f\x8b":
         with contextlib.suppress(OSError, EOFError):
             yield from _decoded_texts(gzip.decompress(data))
