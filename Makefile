@@ -6,38 +6,38 @@ SERVER_VENV := .venv-server
 NB ?=
 PROVIDER ?= local
 
-.PHONY: lab test lint record serve-local stop-local check-local check-models bench-room bench clean
+.PHONY: lab test site lint record serve-local stop-local check-local check-models bench-room bench clean
 
-$(BIN)/python:
-	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install --quiet --upgrade pip
+# Installing is done by tutorial_kit/environment.py (uv, bootstrapped into the venv; pip where uv
+# cannot be had), so make and `python -m tutorial_kit` (no make, e.g. Windows) install the same way.
+$(VENV)/.runtime: requirements.txt constraints.txt pyproject.toml package-lock.json
+	$(PYTHON) -m tutorial_kit install runtime
 
-$(VENV)/.runtime: $(BIN)/python requirements.txt constraints.txt pyproject.toml
-	$(BIN)/pip install --quiet -c constraints.txt -r requirements.txt -e .
-	touch $@
+$(VENV)/.test: $(VENV)/.runtime requirements-test.txt requirements-site.txt requirements-browser.txt
+	$(PYTHON) -m tutorial_kit install test
 
-$(VENV)/.test: $(VENV)/.runtime requirements-test.txt
-	$(BIN)/pip install --quiet -c constraints.txt -r requirements-test.txt
-	touch $@
+$(VENV)/.site: $(VENV)/.runtime requirements-site.txt
+	$(PYTHON) -m tutorial_kit install site
 
 .env:
 	cp .env.example .env
 	@echo "已从 .env.example 创建 .env（没有密钥也能以回放模式运行全部笔记本）。"
 
-# JupyterLab refuses to run as root (containers, some workshop machines) unless told.
+# 服务器根目录是项目根（图片与 .env 可达），打开 notebooks/；已在运行时只打印它的地址。
 lab: $(VENV)/.runtime .env
-	$(BIN)/jupyter lab --ip 127.0.0.1 --no-browser --ServerApp.root_dir=notebooks \
-		$(if $(filter 0,$(shell id -u)),--allow-root)
+	$(BIN)/python -m tutorial_kit.lab
 
 lint: $(VENV)/.test
 	$(BIN)/ruff check .
 
-# 回放模式、无密钥；笔记本步骤在只有回环网卡的网络命名空间里运行（做不到时会说明并照常运行）。
+# 回放模式、无密钥；在只有回环网卡的网络命名空间里运行（做不到时会说明并照常运行）。
+# 有 Chromium 时包含浏览器测试（JupyterLab 与网页版），否则它们各用一行说明跳过。
 test: $(VENV)/.test
-	$(BIN)/ruff check .
-	env LLM_MODE=replay LLM_PROVIDER= LLM_MODEL= scripts/offline.sh \
-		$(BIN)/python -m pytest -n 2 --dist loadfile --nbval --nbval-kernel-name python3 \
-		-p no:cacheprovider tests notebooks
+	$(BIN)/python -m tutorial_kit test
+
+# 网页版：用已保存的输出构建静态网站（不执行笔记本，警告即错误），输出到 build/site/。
+site: $(VENV)/.site
+	$(BIN)/python -m tutorial_kit.site_build
 
 bench: $(VENV)/.test
 	$(BIN)/python scripts/benchmark.py

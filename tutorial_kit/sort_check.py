@@ -1,4 +1,8 @@
-"""Checking a generated sort function by behaviour: many inputs, compared with sorted()."""
+"""Checking a generated sort function by behaviour: many inputs, compared with sorted().
+
+The sandbox only calls the function and hands back what it returned; the expected answers
+are computed here, on the host, and compared here, so nothing the code prints or fakes
+inside the sandbox can turn into a pass."""
 
 from __future__ import annotations
 
@@ -7,27 +11,7 @@ import random
 from dataclasses import dataclass, field
 
 from .codeblocks import find_sort_function
-from .sandbox import RunResult, run_python
-
-MARKER = "@@SORT_CHECK@@"
-
-# Runs inside the sandbox: loads the candidate as a module (so its __main__ demo code
-# does not run), calls the function on every case, prints one JSON line after MARKER.
-HARNESS = """
-import json, runpy, sys
-sys.setrecursionlimit(3000)
-function = runpy.run_path("main.py", run_name="candidate")[{name!r}]
-results = []
-for case in json.loads({cases!r}):
-    argument = list(case)
-    try:
-        returned = function(argument)
-        got = argument if returned is None else list(returned)
-        results.append({{"got": got}})
-    except Exception as error:
-        results.append({{"error": type(error).__name__ + ": " + str(error)[:200]}})
-print({marker!r} + json.dumps(results))
-"""
+from .sandbox import RunResult, call_on_cases
 
 
 def sort_cases(seed: int = 0) -> dict[str, list[float]]:
@@ -87,12 +71,12 @@ def check_sort_code(code: str, function: str | None = None, timeout: float = 5.0
     cases = sort_cases()
     if name is None:
         return SortReport(None, 0, len(cases))
-    harness = HARNESS.format(name=name, cases=json.dumps(list(cases.values())), marker=MARKER)
-    run = run_python(code, timeout=timeout, files={"harness.py": harness}, entry="harness.py")
-    lines = [line for line in run.stdout.splitlines() if line.startswith(MARKER)]
-    if run.status != "ok" or not lines:
-        return SortReport(name, 0, len(cases), run=run if run.status != "ok" else _as_error(run))
-    results = json.loads(lines[-1][len(MARKER) :])
+    run = call_on_cases(code, name, list(cases.values()), timeout=timeout)
+    if run.status != "ok":
+        return SortReport(name, 0, len(cases), run=run)
+    results = _parse_results(run.result, len(cases))
+    if results is None:
+        return SortReport(name, 0, len(cases), run=_as_error(run))
     failures = []
     for (case, given), result in zip(cases.items(), results, strict=True):
         expected = sorted(given)
@@ -102,5 +86,16 @@ def check_sort_code(code: str, function: str | None = None, timeout: float = 5.0
     return SortReport(name, len(cases) - len(failures), len(cases), failures, run)
 
 
+def _parse_results(text: str | None, count: int) -> list[dict[str, object]] | None:
+    """The harness's per-case outputs, or None if they are not one dict per case."""
+    try:
+        results = json.loads(text or "")
+    except ValueError:
+        return None
+    if not isinstance(results, list) or len(results) != count or not all(isinstance(r, dict) for r in results):
+        return None
+    return results
+
+
 def _as_error(run: RunResult) -> RunResult:
-    return RunResult("error", run.returncode, run.stdout, run.stderr or "测试框架没有输出结果")
+    return RunResult("error", run.returncode, run.stdout, run.stderr + "\n测试框架没有返回每个用例的结果")
