@@ -49,7 +49,9 @@ def test_fixture_content_is_marked_as_illustrative() -> None:
         assert spec["docs_url"].startswith("https://"), path
         for response in spec["responses"]:
             text = yaml.safe_dump(response["body"], allow_unicode=True)
-            assert "【示例】" in text and "fixture" in text, path
+            assert "【示例】" in text, path
+            if response.get("status", 200) < 400:  # an error body has no id to carry the word
+                assert "fixture" in text, path
 
 
 def client_answering_from(entries: list[dict]) -> OpenAI:
