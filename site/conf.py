@@ -1,0 +1,33 @@
+"""Sphinx configuration of the web edition (make site). The sources are staged by tutorial_kit/site_build.py."""
+
+project = "大模型 API 入门笔记本"
+author = "本项目贡献者"
+copyright = "本项目贡献者"
+language = "zh_CN"
+
+extensions = ["myst_nb"]
+root_doc = "index"
+exclude_patterns = ["_build", "**.ipynb_checkpoints"]
+
+# The stored outputs are what really ran (make record keeps them): show them, never execute.
+nb_execution_mode = "off"
+nb_merge_streams = True
+myst_heading_anchors = 3
+
+html_theme = "sphinx_book_theme"
+html_title = project
+html_static_path = ["_static"]
+html_css_files = ["site.css"]
+html_last_updated_fmt = None
+html_show_sourcelink = False
+html_copy_source = False
+html_theme_options = {
+    "show_navbar_depth": 1,
+    "home_page_in_toc": True,
+    "use_download_button": False,
+    "use_fullscreen_button": False,
+    "show_toc_level": 2,
+}
+
+# Chinese full-text search: Sphinx segments words with jieba.
+html_search_language = "zh"

@@ -1,0 +1,82 @@
+"""``python -m tutorial_kit lab|test|site``: what make lab / make test / make site do, for machines without make.
+
+Runs with any Python 3.10+, before anything is installed: it imports only the standard
+library and ``environment``, then hands over to the project's virtual environment.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import subprocess
+import sys
+
+from .environment import GROUPS, PROJECT_ROOT, ensure, ensure_env_file, venv_executable, venv_python
+
+REPLAY_ENVIRONMENT = {"LLM_MODE": "replay", "LLM_PROVIDER": "", "LLM_MODEL": ""}
+PYTEST_ARGUMENTS = [
+    "-m", "pytest", "-n", "2", "--dist", "loadfile", "--nbval", "--nbval-kernel-name", "python3",
+    "-p", "no:cacheprovider", "tests", "notebooks",
+]  # fmt: skip
+
+
+def _call(command: list[str], env: dict[str, str] | None = None) -> int:
+    return subprocess.call([str(part) for part in command], cwd=PROJECT_ROOT, env=env)
+
+
+def lab(extra: list[str]) -> int:
+    ensure("runtime")
+    ensure_env_file()
+    return _call([str(venv_python()), "-m", "tutorial_kit.lab", *extra])
+
+
+def test(extra: list[str]) -> int:
+    """ruff, then pytest in replay mode with no keys; without network where the machine allows it."""
+    ensure("test")
+    status = _call([str(venv_executable("ruff")), "check", "."])
+    if status != 0:
+        return status
+    env = {**os.environ, **REPLAY_ENVIRONMENT}
+    pytest = [str(venv_python()), *PYTEST_ARGUMENTS, *extra]
+    offline = PROJECT_ROOT / "scripts" / "offline.sh"
+    if os.name != "nt" and shutil.which("bash"):
+        pytest = ["bash", str(offline), *pytest]
+    return _call(pytest, env)
+
+
+def site(extra: list[str]) -> int:
+    ensure("site")
+    return _call([str(venv_python()), "-m", "tutorial_kit.site_build", *extra])
+
+
+def install(extra: list[str]) -> int:
+    for group in extra or ["runtime"]:
+        if group not in GROUPS:
+            print(f"未知的依赖组 {group!r}（可用：{', '.join(GROUPS)}）", file=sys.stderr)
+            return 2
+        ensure(group)
+    return 0
+
+
+COMMANDS = {"lab": lab, "test": test, "site": site, "install": install}
+
+
+def main(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m tutorial_kit",
+        description="lab：打开 JupyterLab；test：全部检查；site：构建网页版；install：只安装依赖。",
+    )
+    parser.add_argument("command", choices=COMMANDS)
+    parsed, extra = parser.parse_known_args(argv)
+    try:
+        return COMMANDS[parsed.command](extra)
+    except subprocess.CalledProcessError as error:
+        print(f"安装失败（命令退出码 {error.returncode}）；请检查网络或包镜像设置（见 README）。", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
