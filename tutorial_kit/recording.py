@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Callable, Iterable
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -13,6 +14,7 @@ import vcr
 from vcr.cassette import Cassette, CassetteContextDecorator
 from vcr.persisters.filesystem import FilesystemPersister
 from vcr.request import Request
+from vcr.serialize import CASSETTE_FORMAT_VERSION, deserialize
 from vcr.serializers import yamlserializer
 
 from .errors import CassetteMissError, KitError
@@ -142,6 +144,70 @@ def _make_strict(cassette: Cassette, notebook: str, provider: str) -> None:
     cassette.can_play_response_for = strict_can_play  # type: ignore[method-assign]
 
 
+class CassetteShapeError(ValueError):
+    """The cassette parsed, but is not what ``make record`` writes (truncated or edited)."""
+
+
+def _check_interaction(number: int, interaction: Any) -> None:
+    request = interaction.get("request") if isinstance(interaction, dict) else None
+    response = interaction.get("response") if isinstance(interaction, dict) else None
+    if not isinstance(request, dict) or not isinstance(response, dict):
+        raise CassetteShapeError(f"第 {number} 条交互缺少 request/response")
+    if not isinstance(request.get("method"), str) or not str(request.get("uri", "")).startswith(("http://", "https://")):
+        raise CassetteShapeError(f"第 {number} 条交互的 request 缺少 method/uri")
+    if not isinstance(request.get("headers"), dict) or "body" not in request:
+        raise CassetteShapeError(f"第 {number} 条交互的 request 缺少 headers/body")
+    status = response.get("status")
+    if not isinstance(status, dict) or not isinstance(status.get("code"), int) or not 100 <= status["code"] <= 599:
+        raise CassetteShapeError(f"第 {number} 条交互的 response 缺少 status.code")
+    if not isinstance(status.get("message"), str) or not isinstance(response.get("headers"), dict):
+        raise CassetteShapeError(f"第 {number} 条交互的 response 缺少 status.message/headers")
+    body = response.get("body")
+    if not isinstance(body, dict) or not isinstance(body.get("string"), str | bytes):
+        raise CassetteShapeError(f"第 {number} 条交互的 response 缺少 body.string")
+
+
+def _check_metadata(metadata: Any) -> None:
+    if metadata is None:
+        return
+    if not isinstance(metadata, dict):
+        raise CassetteShapeError("metadata 不是映射")
+    if "clock" in metadata:  # Session.now() reads it back
+        datetime.fromisoformat(str(metadata["clock"]))
+    fixture = metadata.get("fixture")  # fixtures.METADATA_KEY; replay prints its docs_url
+    if fixture is not None and not (isinstance(fixture, dict) and isinstance(fixture.get("docs_url"), str)):
+        raise CassetteShapeError("metadata.fixture 缺少 docs_url")
+
+
+def check_cassette(text: str) -> None:
+    """Raise unless ``text`` is a whole cassette as ``make record`` writes it. vcrpy writes the
+    keys sorted, so ``version`` is the last line: a truncated file has none."""
+    data = yamlserializer.deserialize(text)
+    if not isinstance(data, dict):
+        raise CassetteShapeError("不是 YAML 映射")
+    if data.get("version") != CASSETTE_FORMAT_VERSION:
+        raise CassetteShapeError(f"结尾没有 version: {CASSETTE_FORMAT_VERSION}，文件可能被截断")
+    interactions = data.get("interactions")
+    if not isinstance(interactions, list) or not interactions:
+        raise CassetteShapeError("没有任何交互")
+    for number, interaction in enumerate(interactions, start=1):
+        _check_interaction(number, interaction)
+    _check_metadata(data.get("metadata"))
+    deserialize(text, yamlserializer)  # and vcrpy's own reading of it
+
+
+def _check_or_explain(path: Path, notebook: str, provider: str) -> None:
+    shown = path.relative_to(CASSETTE_DIR.parent).as_posix()
+    try:
+        check_cassette(path.read_bytes().decode("utf-8"))
+    except Exception as error:  # every way of being unreadable gets the same one-line answer
+        reason = " ".join(str(error).split())[:80] if isinstance(error, CassetteShapeError) else type(error).__name__
+        raise KitError(
+            f"录制文件 {shown} 已损坏（{reason}）：用 git checkout -- {shown} 恢复，"
+            f"或重新录制：{record_command(notebook, provider)}"
+        ) from None
+
+
 def open_replay(notebook: str, provider: str) -> tuple[CassetteContextDecorator, Cassette]:
     path = cassette_path(provider, notebook)
     if not path.is_file():
@@ -149,16 +215,7 @@ def open_replay(notebook: str, provider: str) -> tuple[CassetteContextDecorator,
             f"没有 {provider} 的录制 {path.relative_to(CASSETTE_DIR.parent)}：设置该服务商的密钥实时运行，"
             f"或改用 LLM_PROVIDER=local，或录制：{record_command(notebook, provider)}"
         )
-    try:
-        # vcrpy would treat an unreadable cassette as empty; say so instead.
-        requests, _responses, *_ = FilesystemPersister.load_cassette(path, yamlserializer)
-        if not requests:
-            raise ValueError("no interactions")
-    except Exception as error:
-        raise KitError(
-            f"录制文件 {path.relative_to(CASSETTE_DIR.parent)} 已损坏（{type(error).__name__}）："
-            f"请重新录制：{record_command(notebook, provider)}"
-        ) from None
+    _check_or_explain(path, notebook, provider)
     context = build_vcr().use_cassette(str(path), record_mode="none")
     cassette = context.__enter__()
     _make_strict(cassette, notebook, provider)
