@@ -6,7 +6,7 @@ SERVER_VENV := .venv-server
 NB ?=
 PROVIDER ?= local
 
-.PHONY: lab test site lint record serve-local stop-local check-local check-models bench-room bench clean
+.PHONY: lab test site lint record rehearse serve-local stop-local check-local check-models bench-room bench clean
 
 # Installing is done by tutorial_kit/environment.py (uv, bootstrapped into the venv; pip where uv
 # cannot be had), so make and `python -m tutorial_kit` (no make, e.g. Windows) install the same way.
@@ -71,7 +71,12 @@ bench-room: $(VENV)/.runtime
 
 # make record NB=01_models PROVIDER=local（不写 NB 则录制全部笔记本）
 record: $(VENV)/.test .env
-	$(BIN)/python -m tutorial_kit.record --provider $(PROVIDER) $(if $(NB),--notebook $(NB))
+	$(BIN)/python -m tutorial_kit.record --provider $(PROVIDER) $(foreach n,$(NB),--notebook $(n))
+
+# 上课前：make rehearse PROVIDER=dashscope [NB="05_streaming 07_tool_calling"]：实时运行全部（或所选）笔记本，
+# 执行副本放在 runs/<日期>-<服务商>/，笔记本与录制不变；最后打印结果表与响应形状变化报告。
+rehearse: $(VENV)/.test .env
+	$(BIN)/python -m tutorial_kit.rehearse --provider $(PROVIDER) $(foreach n,$(NB),--notebook $(n))
 
 clean:
 	rm -rf $(VENV) $(SERVER_VENV)

@@ -2,38 +2,63 @@
 
 Usage: ``python -m tutorial_kit.record --provider local [--notebook 01_models ...]``
 
-For each notebook: (1) run it live in record mode, which writes the cassette (the old
-one is put back if anything fails); (2) run it again in replay mode from that cassette
-and save those outputs into the notebook, so stored outputs and cassette always agree;
-(3) update the manifest with where the recording came from.
+For each notebook, everything happens first in a private copy of cassettes/ (a
+temporary directory): (1) run the notebook live in record mode, which writes the
+cassette there; (2) check it for keys and add its manifest entry there; (3) replay the
+notebook from that copy and keep those outputs, streams merged into one block per
+stream name. Only when all of that succeeded are the new cassettes and the notebook
+renamed over the old ones and the manifest entries updated, with SIGINT and SIGTERM held
+back for that short moment; until then an interruption or an error leaves the old
+cassettes, manifest and notebook byte for byte as they were.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
+import copy
 import datetime as dt
 import importlib.metadata
 import os
 import shutil
+import signal
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
+from types import FrameType
+from typing import Any
 
 import nbformat
-from nbclient import NotebookClient
-from nbclient.exceptions import CellExecutionError
+import yaml
+from dotenv import load_dotenv
 
 from . import fixtures, local_server, manifest
 from .errors import KitError
+from .executor import Progress, coalesce_streams, run_notebook, strip_ansi, strip_executor_metadata
 from .modes import Mode, resolve_mode
-from .providers import Provider, get_provider, key_values
-from .recording import CASSETTE_DIR, PROJECT_ROOT, cassette_metadata, cassette_path
+from .providers import get_provider, key_values
+from .recording import CASSETTE_DIR, PROJECT_ROOT, cassette_metadata
 from .secret_scan import scan_cassette, scrub_notebook_outputs
 
-NOTEBOOK_DIR = PROJECT_ROOT / "notebooks"
-CELL_TIMEOUT = 600
+# Overridable so that tests can record a tiny notebook of their own; lessons never set them.
+NOTEBOOK_DIR = Path(os.environ.get("TUTORIAL_NOTEBOOK_DIR") or PROJECT_ROOT / "notebooks")
+DOTENV_PATH = Path(os.environ.get("TUTORIAL_DOTENV") or PROJECT_ROOT / ".env")
 FINISH_CODE = "import tutorial_kit; tutorial_kit.finish_recording()"
+HELD_SIGNALS = {signal.SIGINT, signal.SIGTERM}
+
+
+def use_colour() -> bool:
+    return sys.stdout.isatty() and "NO_COLOR" not in os.environ
+
+
+def say(text: str, colour: str = "") -> None:
+    """One line of progress; coloured only on a terminal."""
+    codes = {"green": "32", "red": "31"}
+    if colour and use_colour():
+        text = f"\x1b[{codes[colour]}m{text}\x1b[0m"
+    print(text, flush=True)
 
 
 def notebook_paths(names: list[str]) -> list[Path]:
@@ -49,29 +74,10 @@ def notebook_paths(names: list[str]) -> list[Path]:
     return chosen
 
 
-def execute(path: Path, env: dict[str, str]) -> nbformat.NotebookNode:
-    """Run every cell in a fresh kernel with ``env``; close the session at the end."""
-    os.environ.update(env)
-    notebook = nbformat.read(path, as_version=4)
-    client = NotebookClient(
-        notebook,
-        timeout=CELL_TIMEOUT,
-        kernel_name="python3",
-        record_timing=False,
-        resources={"metadata": {"path": str(NOTEBOOK_DIR)}},
-    )
-    notebook.cells.append(nbformat.v4.new_code_cell(FINISH_CODE))
-    with client.setup_kernel():
-        for index, cell in enumerate(notebook.cells):
-            client.execute_cell(cell, index)
-    notebook.cells.pop()
-    return notebook
-
-
 def server_description(provider: str, base_url: str) -> str:
     if provider == "local":
         state = local_server.read_state()
-        if state:
+        if state and state.base_url.rstrip("/") == base_url.rstrip("/"):
             return local_server.describe(state)
         return f"本机 OpenAI 兼容服务器 {base_url}"
     return base_url
@@ -101,63 +107,134 @@ def manifest_entry(cassette: Path, notebook: str, main_provider: str) -> dict[st
     return entry
 
 
+def add_entries(data: dict[str, Any], entries: dict[str, dict[str, object]], notebook: str, provider: str) -> None:
+    data["cassettes"].update(entries)
+    data["notebooks"][notebook] = provider
+
+
+def copy_cassettes(staging: Path) -> None:
+    shutil.copytree(CASSETTE_DIR, staging, ignore=shutil.ignore_patterns(".manifest*"))
+
+
+def written_since(staging: Path, notebook: str, started: float) -> list[Path]:
+    """The staging cassettes of ``notebook`` this run wrote (the copies keep old mtimes)."""
+    return sorted(path for path in staging.glob(f"*/{notebook}.yaml") if path.stat().st_mtime >= started)
+
+
+def write_staging_manifest(staging: Path, change: dict[str, dict[str, object]], notebook: str, provider: str) -> None:
+    """The replay in step (3) reads the manifest from the staging copy."""
+    path = staging / manifest.MANIFEST_PATH.name
+    data = yaml.safe_load(path.read_text(encoding="utf-8")) if path.is_file() else None
+    data = data or {}
+    data.setdefault("cassettes", {})
+    data.setdefault("notebooks", {})
+    add_entries(data, change, notebook, provider)
+    path.write_text(manifest.HEADER + yaml.safe_dump(data, allow_unicode=True, sort_keys=True, width=100), "utf-8")
+
+
+@contextlib.contextmanager
+def signals_deferred() -> Iterator[None]:
+    """SIGINT/SIGTERM arriving now take effect when the block ends, so the few renames
+    inside it are never cut in half. (A handler, not a signal mask: the mask is per
+    thread, and a signal may land on one of the client's threads.)"""
+    caught: list[int] = []
+    previous = {number: signal.signal(number, lambda signum, _frame: caught.append(signum)) for number in HELD_SIGNALS}
+    try:
+        yield
+    finally:
+        for number, handler in previous.items():
+            signal.signal(number, handler)
+    if caught:
+        raise KeyboardInterrupt(f"signal {caught[0]}")
+
+
+def _temp_beside(target: Path, data: bytes) -> Path:
+    handle, name = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
+    with os.fdopen(handle, "wb") as out:
+        out.write(data)
+    os.chmod(name, 0o644)
+    return Path(name)
+
+
+def commit(files: dict[Path, bytes], entries: dict[str, dict[str, object]], notebook: str, provider: str) -> None:
+    """Put the new files in place by rename and then the manifest entries; if anything
+    fails on the way, the files already replaced get their old bytes back."""
+    temps = {}
+    try:
+        for target, data in files.items():
+            target.parent.mkdir(parents=True, exist_ok=True)
+            temps[target] = _temp_beside(target, data)
+        with signals_deferred():
+            old = {target: target.read_bytes() if target.is_file() else None for target in files}
+            replaced: list[Path] = []
+            try:
+                for target, temp in temps.items():
+                    os.replace(temp, target)
+                    replaced.append(target)
+                manifest.update_entries(lambda data: add_entries(data, entries, notebook, provider))
+            except BaseException:
+                for target in replaced:
+                    previous = old[target]
+                    if previous is None:
+                        target.unlink(missing_ok=True)
+                    else:
+                        os.replace(_temp_beside(target, previous), target)
+                raise
+    finally:
+        for temp in temps.values():
+            temp.unlink(missing_ok=True)
+
+
 def record_one(path: Path, provider_name: str) -> None:
     provider = get_provider(provider_name)
     resolve_mode("record", provider, os.environ)  # fails early with the fix
-    with tempfile.TemporaryDirectory(prefix="record-backup-") as backup:
-        _record_with_backup(path, provider, Path(backup))
-
-
-def _record_with_backup(path: Path, provider: Provider, backup: Path) -> None:
     notebook_name = path.stem
     secrets = key_values()
-    old = {cassette: backup / cassette.parent.name for cassette in CASSETTE_DIR.glob(f"*/{notebook_name}.yaml")}
-    for cassette, copy in old.items():
-        shutil.copy2(cassette, copy)
-    old_manifest = manifest.load()
-    started = time.time() - 1
-    written: list[Path] = []
-    print(f"● 录制 {notebook_name}（{provider.name}）…", flush=True)
-    try:
-        execute(path, {"LLM_PROVIDER": provider.name, "LLM_MODE": Mode.RECORD.value})
-        written = [c for c in CASSETTE_DIR.glob(f"*/{notebook_name}.yaml") if c.stat().st_mtime >= started]
-        if cassette_path(provider.name, notebook_name) not in written:
+    lesson = nbformat.read(path, as_version=4)
+    live = copy.deepcopy(lesson)
+    live.cells.append(nbformat.v4.new_code_cell(FINISH_CODE))
+    with tempfile.TemporaryDirectory(prefix="record-") as temp:
+        staging = Path(temp) / "cassettes"
+        copy_cassettes(staging)
+        env = {"LLM_PROVIDER": provider.name, "TUTORIAL_CASSETTE_DIR": str(staging)}
+
+        started = time.time() - 1
+        say(f"● 录制 {notebook_name}（{provider.name}）…")
+        run_notebook(
+            live, name=notebook_name, env=dict(env, LLM_MODE=Mode.RECORD.value), cwd=path.parent,
+            progress=Progress(f"录制 {notebook_name}"),
+        )
+        written = written_since(staging, notebook_name, started)
+        if staging / provider.name / f"{notebook_name}.yaml" not in written:
             raise KitError(f"{notebook_name} 没有向 {provider.name} 发出任何请求，没有生成录制。")
         entries = {}
         for cassette in written:
             leaks = scan_cassette(cassette, secrets)
             if leaks:
                 raise KitError(f"{cassette.name} 中发现疑似密钥（{leaks[0].kind}，第 {leaks[0].line} 行），已丢弃。")
-            entries[manifest.key_for(cassette)] = manifest_entry(cassette, notebook_name, provider.name)
+            entries[cassette.relative_to(staging).as_posix()] = manifest_entry(cassette, notebook_name, provider.name)
+        write_staging_manifest(staging, entries, notebook_name, provider.name)
 
-        def add_entries(data: dict) -> None:
-            data["cassettes"].update(entries)
-            data["notebooks"][notebook_name] = provider.name
+        say(f"● 用录制回放 {notebook_name}，保存输出…")
+        replayed = run_notebook(
+            live, name=notebook_name, env=dict(env, LLM_MODE=Mode.REPLAY.value), cwd=path.parent,
+            progress=Progress(f"回放 {notebook_name}"),
+        )
+        replayed.cells.pop()  # the finish cell
+        strip_executor_metadata(replayed, lesson)
+        coalesce_streams(replayed)
+        scrub_notebook_outputs(replayed, secrets)
 
-        manifest.update_entries(add_entries)
-        print(f"● 用录制回放 {notebook_name}，保存输出…", flush=True)
-        replayed = execute(path, {"LLM_PROVIDER": provider.name, "LLM_MODE": Mode.REPLAY.value})
-    except BaseException:
-        for cassette in written:
-            cassette.unlink(missing_ok=True)
-        for cassette, copy in old.items():
-            shutil.copy2(copy, cassette)
-        manifest.update_entries(lambda data: _restore_entries(data, old_manifest, notebook_name))
-        raise
-    scrub_notebook_outputs(replayed, secrets)
-    nbformat.write(replayed, path)
-    names = ", ".join(c.relative_to(PROJECT_ROOT).as_posix() for c in written)
-    print(f"✔ {notebook_name}：{names} 与笔记本输出已更新", flush=True)
+        files = {CASSETTE_DIR / cassette.relative_to(staging): cassette.read_bytes() for cassette in written}
+        files[path] = nbformat.writes(replayed).encode("utf-8") + b"\n"
+        commit(files, entries, notebook_name, provider.name)
+    names = ", ".join(f"{CASSETTE_DIR.name}/{key}" for key in entries)
+    say(f"✔ {notebook_name}：{names} 与笔记本输出已更新", "green")
 
 
-def _restore_entries(data: dict, old: dict, notebook_name: str) -> None:
-    """Put back this notebook's entries only: other runs may have changed the rest meanwhile."""
-    for key in [key for key in data["cassettes"] if key.endswith(f"/{notebook_name}.yaml")]:
-        del data["cassettes"][key]
-    data["cassettes"].update({k: v for k, v in old["cassettes"].items() if k.endswith(f"/{notebook_name}.yaml")})
-    data["notebooks"].pop(notebook_name, None)
-    if notebook_name in old["notebooks"]:
-        data["notebooks"][notebook_name] = old["notebooks"][notebook_name]
+def _stop_on_sigterm(signum: int, _frame: FrameType | None) -> None:
+    # Raising lets every cleanup run: the kernel is shut down, the staging copy removed.
+    raise KeyboardInterrupt(f"signal {signum}")
 
 
 def main(argv: list[str]) -> int:
@@ -165,20 +242,17 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--provider", default="local")
     parser.add_argument("--notebook", action="append", default=[])
     args = parser.parse_args(argv)
+    load_dotenv(DOTENV_PATH)  # the keys the learner put there; the environment wins
+    signal.signal(signal.SIGTERM, _stop_on_sigterm)
     try:
         for path in notebook_paths(args.notebook):
             record_one(path, args.provider)
     except KitError as error:
-        print(f"✘ {error}")
+        say(f"✘ {strip_ansi(str(error))}（录制未保存，旧录制与笔记本未改动）", "red")
         return 1
-    except CellExecutionError as error:
-        lines = str(error).strip().splitlines()
-        # nbclient's message: a header, the cell's source between dashed lines, then the error.
-        dashes = [index for index, line in enumerate(lines) if line.startswith("-----")]
-        source = lines[dashes[0] + 1 : dashes[1]] if len(dashes) >= 2 else []
-        first = next((line for line in source if line.strip()), "?")
-        print(f"✘ 单元格执行出错，录制未保存（旧录制已恢复）：{lines[-1]}\n  出错的单元格：{first[:100]}")
-        return 1
+    except KeyboardInterrupt:
+        say("✘ 录制被中断：正在录制的笔记本未保存，它的旧录制、清单条目与笔记本未改动。", "red")
+        return 130
     return 0
 
 
