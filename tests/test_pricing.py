@@ -25,7 +25,7 @@ def test_cost_from_usage_object_or_dict() -> None:
     usage = SimpleNamespace(prompt_tokens=1_000_000, completion_tokens=500_000, total_tokens=1_500_000)
     assert estimate_cost("openai", "gpt-4.1-mini", usage) == pytest.approx(0.40 + 0.80)
     as_dict = {"prompt_tokens": 2000, "completion_tokens": 1000}
-    assert estimate_cost("OpenAI", "gpt-5-mini", as_dict) == pytest.approx((2000 * 0.25 + 1000 * 2.00) / 1e6)
+    assert estimate_cost("OpenAI", "gpt-6-luna", as_dict) == pytest.approx((2000 * 0.10 + 1000 * 0.50) / 1e6)
     assert estimate_cost("zhipu", "glm-4.7-flash", as_dict) == 0.0
 
 
@@ -55,4 +55,4 @@ def test_budget_counts_unpriced_calls_and_refuses_bad_input() -> None:
     with pytest.raises(KitError, match="预算必须大于 0"):
         Budget(limit=0, currency="USD")
     with pytest.raises(KitError, match="CNY"):
-        Budget(limit=1.0, currency="CNY").record("openai", "gpt-5-mini", {"prompt_tokens": 5})
+        Budget(limit=1.0, currency="CNY").record("openai", "gpt-6-luna", {"prompt_tokens": 5})

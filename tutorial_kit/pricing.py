@@ -29,12 +29,22 @@ class Price:
 
 
 OPENAI_PRICING_PAGE = "https://developers.openai.com/api/docs/pricing"
-OPENAI_NOTE = "官方价格页在本项目中未能直接读取；多份第三方转载（2026 年）一致"
+GPT_6_LUNA_PAGE = "https://developers.openai.com/api/docs/models/gpt-6-luna"
 ZHIPU_OVERVIEW = "https://docs.bigmodel.cn/cn/guide/start/model-overview"
 
 PRICES: dict[tuple[str, str], Price] = {
-    ("openai", "gpt-4.1-mini"): Price(0.40, 1.60, "USD", OPENAI_PRICING_PAGE, "2026-11-23", False, OPENAI_NOTE),
-    ("openai", "gpt-5-mini"): Price(0.25, 2.00, "USD", OPENAI_PRICING_PAGE, "2026-11-23", False, OPENAI_NOTE),
+    ("openai", "gpt-6-luna"): Price(
+        0.10,
+        0.50,
+        "USD",
+        GPT_6_LUNA_PAGE,
+        "2026-11-23",
+        True,
+        "缓存命中的输入 0.01；输入超过 272K token 时单价更高（未计入）",
+    ),
+    ("openai", "gpt-4.1-mini"): Price(
+        0.40, 1.60, "USD", OPENAI_PRICING_PAGE, "2026-11-23", False, "官方页面未能直接读取，取自多份一致的第三方转载"
+    ),
     ("zhipu", "glm-4-flash-250414"): Price(0.0, 0.0, "CNY", ZHIPU_OVERVIEW, "2026-11-23", True, "免费模型"),
     ("zhipu", "glm-4.7-flash"): Price(0.0, 0.0, "CNY", ZHIPU_OVERVIEW, "2026-11-23", True, "免费模型"),
     ("local", "smollm2-135m"): Price(0.0, 0.0, "CNY", "本机服务器", "2026-11-23", True, "只花你自己的电费"),
