@@ -31,3 +31,16 @@ html_theme_options = {
 
 # Chinese full-text search: Sphinx segments words with jieba.
 html_search_language = "zh"
+
+
+def setup(app):
+    from sphinx.search.zh import SearchChinese
+
+    class ChineseSearchNamingItsStemmer(SearchChinese):
+        """Sphinx 9.0 writes ``window.Stemmer = ChineseStemmer`` although the zh search ships the
+        English stemmer, so search pages fail in the browser (sphinx-doc/sphinx#14229, fixed upstream
+        after 9.0.4): give the class name that exists."""
+
+        language_name = "English"
+
+    app.add_search_language(ChineseSearchNamingItsStemmer)
