@@ -24,6 +24,11 @@ def state_files(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 @pytest.fixture
 def sleeper() -> Iterator[subprocess.Popen]:
     process = subprocess.Popen(["sleep", "60"], start_new_session=True)
+    cmdline = Path(f"/proc/{process.pid}/cmdline")
+    for _ in range(200):  # until exec has replaced the forked Python with sleep
+        if not cmdline.exists() or cmdline.read_bytes().startswith(b"sleep"):
+            break
+        time.sleep(0.01)
     yield process
     process.kill()
     process.wait()
@@ -118,3 +123,11 @@ def test_build_pins_the_source_and_downloads_nothing_else() -> None:
     assert len(llama_build.SDIST_SHA256) == 64
     assert "-DLLAMA_USE_PREBUILT_UI=OFF" in llama_build.CMAKE_FLAGS
     assert "-DLLAMA_OPENSSL=OFF" in llama_build.CMAKE_FLAGS
+
+
+def test_both_version_formats_are_read() -> None:
+    new = llama_build.parse_version("version: 0.5.0-dev (build 0, commit 0c1e57098)\nbuilt with GNU 12.2.0")
+    assert new is not None and new.commit == "0c1e57098" and new.build == 0
+    old = llama_build.parse_version("version: 7812 (4a4f4269)")
+    assert old is not None and old.build == 7812 and old.text == "b7812 (4a4f4269)"
+    assert llama_build.parse_version("llama-server: unknown option") is None

