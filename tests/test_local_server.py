@@ -131,3 +131,10 @@ def test_both_version_formats_are_read() -> None:
     old = llama_build.parse_version("version: 7812 (4a4f4269)")
     assert old is not None and old.build == 7812 and old.text == "b7812 (4a4f4269)"
     assert llama_build.parse_version("llama-server: unknown option") is None
+
+
+def test_a_room_key_is_scrubbed_but_the_public_default_is_not() -> None:
+    from tutorial_kit.providers import LOCAL_API_KEY, key_values
+
+    assert key_values({"LOCAL_API_KEY": "sk-room-secret"}) == ["sk-room-secret"]
+    assert key_values({"LOCAL_API_KEY": LOCAL_API_KEY}) == []

@@ -166,7 +166,11 @@ EXTRA_KEY_VARIABLES = ("ZAI_API_KEY",)
 def key_values(env: Mapping[str, str] = os.environ) -> list[str]:
     """Every API key value set in the environment: what scrubbing must remove."""
     names = [p.key_env for p in PROVIDERS.values() if p.key_env] + list(EXTRA_KEY_VARIABLES)
-    return [env[name] for name in names if env.get(name)]
+    values = [env[name] for name in names if env.get(name)]
+    room_key = env.get("LOCAL_API_KEY")
+    if room_key and room_key != LOCAL_API_KEY:  # a room server's generated key; the public default is no secret
+        values.append(room_key)
+    return values
 
 
 def registry_problems(
