@@ -74,9 +74,11 @@ record: $(VENV)/.test .env
 	$(BIN)/python -m tutorial_kit.record --provider $(PROVIDER) $(foreach n,$(NB),--notebook $(n))
 
 # 上课前：make rehearse PROVIDER=dashscope [NB="05_streaming 07_tool_calling"]：实时运行全部（或所选）笔记本，
-# 执行副本放在 runs/<日期>-<服务商>/，笔记本与录制不变；最后打印结果表与响应形状变化报告。
+# 执行副本放在 runs/<日期>-<服务商>/，笔记本与录制不变；最后打印结果表与响应形状变化报告
+# （BASELINE=git:<提交> 或目录：对照另一份录制，默认 cassettes/）。
 rehearse: $(VENV)/.test .env
-	$(BIN)/python -m tutorial_kit.rehearse --provider $(PROVIDER) $(foreach n,$(NB),--notebook $(n))
+	$(BIN)/python -m tutorial_kit.rehearse --provider $(PROVIDER) $(foreach n,$(NB),--notebook $(n)) \
+		$(if $(BASELINE),--baseline $(BASELINE))
 
 clean:
 	rm -rf $(VENV) $(SERVER_VENV)

@@ -52,7 +52,7 @@ def test_drift_found_when_the_shape_changes_and_none_right_after(workspace: Work
 
     code, output, _folder = rehearse(workspace, "--baseline", baseline)
     assert code == 0
-    assert "比较了 1 个请求，0 个形状有变化" in output, output
+    assert "比较了 1 个请求，0 个形状有变化" in output and "| 0/1 " in row(output), output
 
     changed = dict(REPLY, system_fingerprint="b1")
     message = {"role": "assistant", "content": "你好", "reasoning_content": "想一想"}
@@ -64,6 +64,6 @@ def test_drift_found_when_the_shape_changes_and_none_right_after(workspace: Work
     assert code == 0
     assert "+ system_fingerprint: string" in output, output
     assert "+ choices[].message.reasoning_content: string" in output
-    assert "- usage: object" in output and "- usage.total_tokens: number" in output
+    assert "- usage: object（含 completion_tokens, prompt_tokens, total_tokens）" in output
     assert "~ created: number → string" in output
-    assert "1 个形状有变化" in output
+    assert "1 个形状有变化" in output and "| 1/1 " in row(output)

@@ -77,8 +77,7 @@ class RequestDrift:
         return bool(self.new or self.missing or self.changed or self.new_chunk_kinds or self.missing_chunk_kinds)
 
     def lines(self) -> list[str]:
-        out = [f"+ {path}: {'|'.join(sorted(types))}" for path, types in sorted(self.new.items())]
-        out += [f"- {path}: {'|'.join(sorted(types))}" for path, types in sorted(self.missing.items())]
+        out = _folded("+", self.new) + _folded("-", self.missing)
         out += [
             f"~ {path}: {'|'.join(sorted(old))} → {'|'.join(sorted(now))}"
             for path, (old, now) in sorted(self.changed.items())
@@ -86,6 +85,27 @@ class RequestDrift:
         if self.new_chunk_kinds or self.missing_chunk_kinds:
             out.append(f"~ 流式块的种类：新出现 {self.new_chunk_kinds} 种，不再出现 {self.missing_chunk_kinds} 种")
         return out
+
+
+def _children(path: str, paths: dict[str, set[str]]) -> list[str]:
+    return [other for other in paths if other.startswith((f"{path}.", f"{path}[]"))]
+
+
+def _folded(sign: str, paths: dict[str, set[str]]) -> list[str]:
+    """One line per new or missing field; the fields inside a new or missing object are
+    named on its line instead of each on its own."""
+    out = []
+    for path in sorted(paths):
+        parent = next((other for other in paths if path != other and path in _children(other, paths)), None)
+        if parent is not None:
+            continue
+        line = f"{sign} {path}: {'|'.join(sorted(paths[path]))}"
+        inner = sorted({child[len(path) :].lstrip(".[]").split(".")[0] for child in _children(path, paths)} - {""})
+        if inner:
+            shown = ", ".join(inner[:5]) + (" …" if len(inner) > 5 else "")
+            line += f"（含 {shown}）"
+        out.append(line)
+    return out
 
 
 def compare(recorded: Interaction, live: Interaction) -> RequestDrift:

@@ -66,10 +66,15 @@ class NotebookResult:
         return text + (f"（{self.without_usage} 个响应无 usage）" if self.without_usage else "")
 
     def cost_text(self) -> str:
-        if self.unpriced or not self.cost:
-            missing = "、".join(sorted(self.unpriced))
-            return "—" + (f"（价格表无 {missing}）" if missing else "")
+        if self.unpriced:
+            return f"—（价格表无 {'、'.join(sorted(self.unpriced))}）"
+        if not self.cost:
+            return "—（无 usage）"
         return " + ".join(f"{amount:.4f} {currency}" for currency, amount in sorted(self.cost.items()))
+
+    def drift_text(self) -> str:
+        compared = sum(cassette.compared for cassette in self.drift)
+        return f"{sum(len(cassette.drifts) for cassette in self.drift)}/{compared}" if compared else "—"
 
     def error_text(self) -> str:
         if self.failure is None:
@@ -82,6 +87,8 @@ class Baseline:
 
     def __init__(self, spec: str) -> None:
         self.spec = spec
+        inside = not spec.startswith("git:") and Path(spec).resolve().is_relative_to(PROJECT_ROOT)
+        self.shown = Path(spec).resolve().relative_to(PROJECT_ROOT).as_posix() if inside else spec
 
     def text(self, relative: str) -> str | None:
         if self.spec.startswith("git:"):
@@ -90,7 +97,7 @@ class Baseline:
                 cwd=PROJECT_ROOT, capture_output=True, text=True, check=False,
             )  # fmt: skip
             return shown.stdout if shown.returncode == 0 else None
-        path = Path(self.spec) / relative
+        path = PROJECT_ROOT / self.spec / relative  # an absolute spec stays absolute
         return path.read_text(encoding="utf-8") if path.is_file() else None
 
 
@@ -114,7 +121,7 @@ def measure(result: NotebookResult, staging: Path, started: float, baseline: Bas
         for interaction in live:
             usage = usage_of(interaction)
             if usage is None:
-                result.without_usage += 1
+                result.without_usage += interaction.generates_text()
                 continue
             result.usage.add(usage)
             model = model_of(interaction)
@@ -153,33 +160,35 @@ def rehearse_one(path: Path, provider: str, staging: Path, out: Path, baseline: 
 
 
 def table(results: list[NotebookResult]) -> str:
-    rows = [("笔记本", "结果", "用时", "tokens 输入+输出", "估算费用", "出错的单元格与错误")]
+    rows = [("笔记本", "结果", "用时", "tokens 输入+输出", "估算费用", "形状变化", "出错的单元格与错误")]
     rows += [
-        (r.name, "ok" if r.ok else "失败", f"{r.seconds:.0f} s", r.tokens_text(), r.cost_text(), r.error_text())
+        (r.name, "ok" if r.ok else "失败", f"{r.seconds:.0f} s", r.tokens_text(), r.cost_text(), r.drift_text(),
+         r.error_text())
         for r in results
-    ]
+    ]  # fmt: skip
     total = Usage()
     for r in results:
         total.add(r.usage)
     failed = sum(not r.ok for r in results)
     rows.append(("合计", f"{len(results) - failed}/{len(results)} ok", f"{sum(r.seconds for r in results):.0f} s",
-                 f"{total.prompt_tokens}+{total.completion_tokens}", "", ""))  # fmt: skip
+                 f"{total.prompt_tokens}+{total.completion_tokens}", "", "", ""))  # fmt: skip
 
     def width(text: str) -> int:
         return sum(2 if ord(char) > 0x2E7F else 1 for char in text)
 
-    widths = [max(width(row[i]) for row in rows) for i in range(5)]
+    last = len(rows[0]) - 1
+    widths = [max(width(row[i]) for row in rows) for i in range(last)]
     lines = []
     for index, row in enumerate(rows):
-        cells = [text + " " * (widths[i] - width(text)) for i, text in enumerate(row[:5])]
-        lines.append(" | ".join([*cells, row[5]]).rstrip())
+        cells = [text + " " * (widths[i] - width(text)) for i, text in enumerate(row[:last])]
+        lines.append(" | ".join([*cells, row[last]]).rstrip())
         if index == 0:
             lines.append("-+-".join("-" * w for w in widths) + "-+-" + "-" * 10)
     return "\n".join(lines)
 
 
 def drift_report(results: list[NotebookResult], baseline: Baseline) -> str:
-    lines = [f"响应形状的变化（对照 {baseline.spec}；+ 新字段，- 消失的字段，~ 类型变化）："]
+    lines = [f"响应形状的变化（对照 {baseline.shown}；+ 新字段，- 消失的字段，~ 类型变化）："]
     counts: dict[str, int] = defaultdict(int)
     for result in results:
         for cassette in result.drift:

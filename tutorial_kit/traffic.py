@@ -32,6 +32,11 @@ class Interaction:
         body = self.body if isinstance(self.body, str) else json.dumps(self.body, sort_keys=True, ensure_ascii=False)
         return f"{self.method} {self.path}?{self.query} {body}"
 
+    def generates_text(self) -> bool:
+        """A successful generation request: the kind whose response should carry ``usage``."""
+        generating = self.path.endswith(("/chat/completions", "/completions", "/responses", "/embeddings"))
+        return self.method == "POST" and generating and 200 <= self.status < 300
+
     def label(self) -> str:
         """A short name for the request in a report."""
         body = self.body if isinstance(self.body, dict) else {}
