@@ -12,6 +12,7 @@ from vcr.cassette import Cassette, CassetteContextDecorator
 from . import fixtures, manifest
 from .modes import MODE_NAMES_ZH, Mode, resolve_mode
 from .providers import REPLAY_API_KEY, Models, Provider, get_provider, key_values
+from .proxies import keep_loopback_off_proxies
 from .recording import CLOSED_PORT_URL, cassette_metadata, cassette_path, open_recorder, open_replay
 
 DEFAULT_PROVIDER = "local"
@@ -113,6 +114,7 @@ def start_session(notebook: str, provider: str | None = None) -> Session:
     A section about one provider's feature passes ``provider=`` explicitly."""
     finish_recording()  # running the first cell again starts cleanly
     env = os.environ
+    keep_loopback_off_proxies(env)
     main = get_provider(env.get("LLM_PROVIDER") or manifest.shown_provider(notebook) or DEFAULT_PROVIDER)
     chosen = get_provider(provider) if provider else main
     mode = resolve_mode(_requested_mode(notebook, chosen, main), chosen, env)
