@@ -2,11 +2,18 @@ from __future__ import annotations
 
 import copy
 import json
+import sys
 from pathlib import Path
 
 import pytest
 
-from tutorial_kit.notebook_metadata import KERNELSPEC, LANGUAGE_INFO, is_normalised, normalise_metadata
+from tutorial_kit.notebook_metadata import (
+    KERNELSPEC,
+    LANGUAGE_INFO,
+    add_running_python,
+    is_normalised,
+    normalise_metadata,
+)
 
 NOTEBOOKS = sorted((Path(__file__).resolve().parent.parent / "notebooks").glob("*.ipynb"))
 
@@ -40,3 +47,19 @@ def test_normalised_metadata_is_a_copy_not_shared_state() -> None:
     first["metadata"]["kernelspec"]["display_name"] = "changed"
     assert second["metadata"]["kernelspec"] == KERNELSPEC
     assert not is_normalised({"metadata": {"kernelspec": KERNELSPEC}})
+
+
+def test_loading_adds_the_running_python_and_normalising_takes_it_out_again() -> None:
+    notebook = {"metadata": {}}
+    normalise_metadata(notebook)
+    add_running_python(notebook)
+    assert notebook["metadata"]["language_info"]["version"] == sys.version.split()[0]
+    assert not is_normalised(notebook)
+    assert normalise_metadata(notebook) is True
+    assert is_normalised(notebook)
+
+
+def test_a_notebook_with_other_language_info_is_left_alone_on_loading() -> None:
+    notebook = {"metadata": {"language_info": {"name": "R"}}}
+    add_running_python(notebook)
+    assert notebook["metadata"]["language_info"] == {"name": "R"}

@@ -35,6 +35,7 @@ def lab_arguments() -> list[str]:
         "--LabApp.default_url=/lab/tree/notebooks",
         f"--LabApp.app_settings_dir={SETTINGS_DIR}",
         "--LabApp.news_url=None",
+        "--ServerApp.contents_manager_class=tutorial_kit.lab_contents.LessonContentsManager",
         "--ContentsManager.allow_hidden=True",
         f"--ContentsManager.hide_globs={json.dumps(HIDDEN_FROM_BROWSER)}",
     ]
