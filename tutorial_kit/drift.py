@@ -91,6 +91,11 @@ def _children(path: str, paths: dict[str, set[str]]) -> list[str]:
     return [other for other in paths if other.startswith((f"{path}.", f"{path}[]"))]
 
 
+def _first_name(rest: str) -> str:
+    """``[].a.b`` or ``.a[].b`` -> ``a``: the first field name below an object or array."""
+    return rest.lstrip(".[]").split(".")[0].removesuffix("[]")
+
+
 def _folded(sign: str, paths: dict[str, set[str]]) -> list[str]:
     """One line per new or missing field; the fields inside a new or missing object are
     named on its line instead of each on its own."""
@@ -100,7 +105,7 @@ def _folded(sign: str, paths: dict[str, set[str]]) -> list[str]:
         if parent is not None:
             continue
         line = f"{sign} {path}: {'|'.join(sorted(paths[path]))}"
-        inner = sorted({child[len(path) :].lstrip(".[]").split(".")[0] for child in _children(path, paths)} - {""})
+        inner = sorted({_first_name(child[len(path) :]) for child in _children(path, paths)} - {""})
         if inner:
             shown = ", ".join(inner[:5]) + (" …" if len(inner) > 5 else "")
             line += f"（含 {shown}）"
