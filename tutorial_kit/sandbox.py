@@ -23,7 +23,6 @@ import subprocess
 import threading
 import time
 from dataclasses import dataclass
-from pathlib import Path
 
 from . import sandbox_install
 
@@ -279,7 +278,3 @@ def call_on_cases(
     on a copy of each case; ``result`` holds the outputs as JSON, one entry per case."""
     return _run({"code": code, "call": {"name": function, "cases": json.dumps(cases)}}, timeout, memory_mb)
 
-
-def sandbox_directory() -> Path:
-    """Where the sandbox's runtime is installed (for messages and the benchmark)."""
-    return sandbox_install.CACHE
