@@ -78,13 +78,6 @@ _REQUIRED_NO_PREFIX = (
 PATCHES: tuple[Patch, ...] = (
     Patch(
         "common/chat-auto-parser-generator.cpp",
-        'tools_parser = p.trigger_rule("tool-calls", p.one_or_more(single_tool_parser + p.space()));',
-        'tools_parser = p.trigger_rule("tool-calls", inputs.parallel_tool_calls ? '
-        "p.one_or_more(single_tool_parser + p.space()) : single_tool_parser + p.space());",
-        "parallel_tool_calls=false was ignored for templates with a per-call marker such as <tool_call>.",
-    ),
-    Patch(
-        "common/chat-auto-parser-generator.cpp",
         "return ctx.reasoning_parser + p.optional(p.content(p.until(tool_start))) + tools_parser + p.end();",
         "return ctx.reasoning_parser + " + _REQUIRED_NO_PREFIX.format(until="p.until(tool_start)")
         + " + tools_parser + p.end();",

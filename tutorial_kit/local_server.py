@@ -164,15 +164,15 @@ def start(room: bool = False) -> int:
         print(f"本地服务器已在运行：{running.base_url}（进程 {running.pid}），无需再启动。")
         return 0
     host = lan_address() if room else HOST
-    if _port_taken(host, PORT):
-        print(f"{host}:{PORT} 已被另一个程序占用（不是本项目启动的）：请先关掉它，或在 .env 里改 LOCAL_BASE_URL。")
-        return 1
     try:
         binary, source = _binary()
         model, model_version = _model()
         template = llama_build.template_for(binary) if source == "built" else None
     except KitError as error:
         print(error)
+        return 1
+    if _port_taken(host, PORT):
+        print(f"{host}:{PORT} 已被另一个程序占用（不是本项目启动的）：请先关掉它，或在 .env 里改 LOCAL_BASE_URL。")
         return 1
     version = llama_build.version_of(binary)
     version_text = version.text if version else "版本未知"
