@@ -17,7 +17,7 @@ from .environment import GROUPS, PROJECT_ROOT, ensure, ensure_env_file, venv_exe
 REPLAY_ENVIRONMENT = {"LLM_MODE": "replay", "LLM_PROVIDER": "", "LLM_MODEL": ""}
 PYTEST_ARGUMENTS = [
     "-m", "pytest", "-n", "2", "--dist", "loadfile", "--nbval", "--nbval-kernel-name", "python3",
-    "-p", "no:cacheprovider", "tests", "notebooks",
+    "-p", "no:cacheprovider", "-rs", "tests", "notebooks",
 ]  # fmt: skip
 
 

@@ -1,0 +1,143 @@
+"""The web edition: built offline with warnings as errors, then read page by page in the system Chromium."""
+
+from __future__ import annotations
+
+import functools
+import http.server
+import re
+import threading
+import urllib.parse
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from browser_support import BROKEN_IMAGES_SCRIPT, LESSONS, chromium, expected_images, screenshot
+
+from tutorial_kit import manifest, site_build
+
+SEARCH_WORD = "流式"  # a Chinese word: jieba must have segmented it out of running text
+
+
+@pytest.fixture(scope="module")
+def site(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("site")
+    output = root / "html"
+    status = site_build.build(output=output, staging=root / "src")
+    assert status == 0, "make site failed (Sphinx warnings are errors): see the captured output"
+    return output
+
+
+def test_every_lesson_has_a_page_and_the_index_lists_them_in_order(site: Path) -> None:
+    index = (site / "index.html").read_text(encoding="utf-8")
+    linked = re.findall(r'href="notebooks/([0-9][0-9]_[^"#]+)\.html"', index)
+    in_order = list(dict.fromkeys(linked))
+    assert in_order == [lesson.stem for lesson in LESSONS]
+    for lesson in LESSONS:
+        assert (site / "notebooks" / f"{lesson.stem}.html").is_file()
+    assert (site / "sources.html").is_file()
+
+
+def test_every_lesson_page_says_where_its_recordings_came_from(site: Path) -> None:
+    entries = manifest.load()["cassettes"].values()
+    for lesson in LESSONS:
+        html = (site / "notebooks" / f"{lesson.stem}.html").read_text(encoding="utf-8")
+        page = re.sub(r"<[^>]+>", "", html)
+        assert "录制来源与自己运行" in page and "make lab" in page, lesson.stem
+        for entry in (entry for entry in entries if entry["notebook"] == lesson.stem):
+            if entry["origin"] == "fixture":
+                assert entry["docs_url"] in page, (lesson.stem, entry["provider"])
+            else:
+                assert entry["recorded_on"] in page and entry["models"]["chat"] in page, (lesson.stem, entry)
+
+
+def test_provenance_of_a_lesson_without_recordings_says_so() -> None:
+    text = site_build.provenance_markdown("99_nothing", {"cassettes": {}})
+    assert "没有 API 调用的录制" in text and "make lab" in text
+
+
+def test_a_reference_answer_folded_in_lab_is_folded_on_the_site() -> None:
+    for lesson in LESSONS:
+        staged = site_build.staged_notebook(lesson, {"cassettes": {}})
+        for cell in staged.cells:
+            if cell.get("metadata", {}).get("jupyter", {}).get("source_hidden"):
+                assert site_build.HIDDEN_SOURCE_TAG in cell.metadata.get("tags", []), lesson.stem
+
+
+class _QuietHandler(http.server.SimpleHTTPRequestHandler):
+    def log_message(self, format: str, *args: Any) -> None:
+        pass
+
+
+@pytest.fixture(scope="module")
+def served(site: Path) -> Iterator[str]:
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(_QuietHandler, directory=str(site)))
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}/"
+    finally:
+        server.shutdown()
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    with chromium() as browser:
+        yield browser
+
+
+def _pages(site: Path) -> list[str]:
+    return sorted(path.relative_to(site).as_posix() for path in site.rglob("*.html") if "_static" not in path.parts)
+
+
+def _local_target(site: Path, base: str, href: str) -> Path | None:
+    """The file an in-site link points to, or None for links that leave the site."""
+    if not href.startswith(base):
+        return None
+    path = urllib.parse.unquote(urllib.parse.urlsplit(href).path).lstrip("/")
+    target = site / path
+    return target / "index.html" if target.is_dir() else target
+
+
+def test_every_page_loads_with_no_broken_image_link_or_script(site: Path, served: str, browser: Any) -> None:
+    problems: list[str] = []
+    page = browser.new_page(viewport={"width": 1300, "height": 900})
+    page.on("pageerror", lambda error: problems.append(f"{page.url}: script error {error}"))
+    page.on("requestfailed", lambda request: problems.append(f"{page.url}: failed {request.url}"))
+    page.on("response", lambda reply: reply.status >= 400 and problems.append(f"{reply.status} {reply.url}"))
+    try:
+        for name in _pages(site):
+            page.goto(served + name, wait_until="load")
+            images = page.evaluate(BROKEN_IMAGES_SCRIPT, "body")
+            problems += [f"{name}: image did not load: {src}" for src in images["broken"]]
+            lesson = next((lesson for lesson in LESSONS if name == f"notebooks/{lesson.stem}.html"), None)
+            if lesson is not None and images["count"] < expected_images(lesson):
+                problems.append(f"{name}: {images['count']} images shown, {expected_images(lesson)} in the lesson")
+            hrefs = page.eval_on_selector_all("a[href]", "links => links.map(a => a.href)")
+            for href in set(hrefs):
+                target = _local_target(site, served, href)
+                if target is not None and not target.exists():
+                    problems.append(f"{name}: broken link {href}")
+            page.evaluate("window.scrollTo(0, 0)")
+            screenshot(page, "site-" + name.removesuffix(".html").replace("/", "-"))
+    finally:
+        page.close()
+    assert problems == []
+
+
+def test_search_finds_a_chinese_word(served: str, browser: Any) -> None:
+    page = browser.new_page(viewport={"width": 1300, "height": 900})
+    try:
+        page.goto(f"{served}search.html?q={urllib.parse.quote(SEARCH_WORD)}")
+        page.wait_for_function(
+            "() => document.querySelectorAll('#search-results li a').length > 0"
+            " || /没有|did not match/.test(document.querySelector('#search-results')?.innerText || '')",
+            timeout=30_000,
+        )
+        screenshot(page, "site-search")
+        found = page.eval_on_selector_all("#search-results li a", "links => links.map(a => a.getAttribute('href'))")
+    finally:
+        page.close()
+    expected = [lesson.stem for lesson in LESSONS if SEARCH_WORD in lesson.read_text(encoding="utf-8")]
+    assert expected, f"no lesson mentions {SEARCH_WORD}; pick another word"
+    assert {stem for stem in expected if any(stem in href for href in found)} == set(expected)
