@@ -29,7 +29,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / ".cache" / "bench_setup.json"
 LAB_TIMEOUT = 900
-QUICK_TEST = "tests/test_notebook_metadata.py"
+QUICK_TEST = "tests/test_codeblocks.py"
 
 
 def _free_port() -> int:
