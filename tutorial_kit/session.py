@@ -10,6 +10,7 @@ from typing import Any
 from vcr.cassette import Cassette, CassetteContextDecorator
 
 from . import fixtures, manifest
+from .errors import KitError
 from .modes import MODE_NAMES_ZH, Mode, resolve_mode
 from .providers import REPLAY_API_KEY, Models, Provider, get_provider, key_values
 from .proxies import keep_loopback_off_proxies
@@ -31,6 +32,8 @@ class Session:
     models: Models
     origin: str
     cassette: Cassette | None = field(default=None, repr=False)
+    tasks: tuple[str, ...] = ("chat",)
+    """Which of ``models`` this section calls; the status line names those models."""
 
     @property
     def model(self) -> str:
@@ -51,9 +54,10 @@ class Session:
         return datetime.fromisoformat(stamp).astimezone(tz or timezone.utc)
 
     def status_line(self) -> str:
+        called = dict.fromkeys(str(getattr(self.models, task)) for task in self.tasks)
         return (
             f"▶ {MODE_NAMES_ZH[self.mode]}模式 · 服务商 {self.provider.name} · "
-            f"模型 {self.model} · {self.origin}"
+            f"模型 {'、'.join(called)} · {self.origin}"
         )
 
 
@@ -108,10 +112,14 @@ def _open(notebook: str, provider: Provider, mode: Mode) -> Cassette | None:
     return _active[1] if _active else None
 
 
-def start_session(notebook: str, provider: str | None = None) -> Session:
+def start_session(notebook: str, provider: str | None = None, tasks: tuple[str, ...] = ("chat",)) -> Session:
     """Pick provider and mode from the environment (after ``load_dotenv()``), open the
     cassette when replaying or recording, and print one line saying what is in use.
-    A section about one provider's feature passes ``provider=`` explicitly."""
+    A section about one provider's feature passes ``provider=`` explicitly, and ``tasks=``
+    (e.g. ``("vision",)``) when it calls another of the registry's models than ``chat``."""
+    unknown = [task for task in tasks if task not in Models.__dataclass_fields__]
+    if unknown:
+        raise KitError(f"未知的任务 {unknown}：可选 {'、'.join(Models.__dataclass_fields__)}。")
     finish_recording()  # running the first cell again starts cleanly
     env = os.environ
     keep_loopback_off_proxies(env)
@@ -140,6 +148,7 @@ def start_session(notebook: str, provider: str | None = None) -> Session:
         models=models,
         origin=_origin(notebook, chosen, mode, entry),
         cassette=_open(notebook, chosen, mode),
+        tasks=tasks,
     )
     print(session.status_line())
     return session
