@@ -38,6 +38,7 @@ from . import fixtures, local_server, manifest
 from .errors import KitError
 from .executor import Progress, coalesce_streams, run_notebook, strip_ansi, strip_executor_metadata
 from .modes import Mode, resolve_mode
+from .notebook_metadata import normalise_metadata
 from .providers import get_provider, key_values
 from .recording import CASSETTE_DIR, PROJECT_ROOT, cassette_metadata
 from .secret_scan import scan_cassette, scrub_notebook_outputs
@@ -223,6 +224,7 @@ def record_one(path: Path, provider_name: str) -> None:
         replayed.cells.pop()  # the finish cell
         strip_executor_metadata(replayed, lesson)
         coalesce_streams(replayed)
+        normalise_metadata(replayed)
         scrub_notebook_outputs(replayed, secrets)
 
         files = {CASSETTE_DIR / cassette.relative_to(staging): cassette.read_bytes() for cassette in written}
