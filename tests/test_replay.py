@@ -15,7 +15,7 @@ from tutorial_kit.errors import CassetteMissError, KitError
 from tutorial_kit.session import finish_recording, start_session
 
 NOTEBOOK = "00_getting_started"
-RECORDED_PROMPT = "Say hello to a new student in one sentence."
+RECORDED_PROMPT = "用一句话欢迎一位新同学。"  # the request lesson 00 records
 
 
 @pytest.fixture
@@ -145,5 +145,5 @@ def test_status_line_says_mode_provider_model_and_origin(
     finish_recording()
     start_session(NOTEBOOK, provider="local")
     line = capsys.readouterr().out.strip()
-    assert line.startswith("▶ 回放模式") and "local" in line and "smollm2-135m" in line and "llama-cpp" in line
+    assert line.startswith("▶ 回放模式") and "local" in line and "smollm2-135m" in line and "llama-server" in line
     assert session_module._active is not None

@@ -26,6 +26,8 @@ def change_first_response(path: Path, status: int, new_text: str) -> None:
             body = json.loads(response["body"]["string"])
             if status == 200:
                 body["choices"][0]["message"]["content"] = new_text
+            elif isinstance(body.get("error"), dict):  # llama-server: {"error": {"message": ...}}
+                body["error"]["message"] = new_text
             else:
                 body["detail"] = new_text
             response["body"]["string"] = json.dumps(body)
