@@ -26,7 +26,7 @@ from tutorial_kit.recording import PROJECT_ROOT
 from tutorial_kit.session import finish_recording, start_session
 
 NOTEBOOK = "00_getting_started"
-RECORDED_PROMPT = "Say hello to a new student in one sentence."
+RECORDED_PROMPT = "用一句话欢迎一位新同学。"  # the request lesson 00 records
 NOWHERE_PROXY = "socks5://127.0.0.1:9"
 
 
