@@ -35,7 +35,8 @@ def test_recorded_local_streams_are_collected_whole() -> None:
         expected = "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
         assert result.text == expected == "".join(pieces)
         assert result.finish_reason in {"stop", "length"}
-        assert result.usage is None  # the local server ignores include_usage
+        # llama-server sends a usage chunk only when the request asked for it (include_usage)
+        assert result.usage == next((c.usage for c in reversed(chunks) if c.usage is not None), None)
         assert result.chunks == len(chunks)
 
 

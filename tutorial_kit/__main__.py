@@ -17,6 +17,8 @@ from .environment import GROUPS, PROJECT_ROOT, ensure, ensure_env_file, venv_exe
 REPLAY_ENVIRONMENT = {"LLM_MODE": "replay", "LLM_PROVIDER": "", "LLM_MODEL": ""}
 PYTEST_ARGUMENTS = [
     "-m", "pytest", "-n", "2", "--dist", "loadfile", "--nbval", "--nbval-kernel-name", "python3",
+    # a kernel start once took over nbval's 60 s default while the other worker drove Chromium on 2 cores
+    "--nbval-kernel-startup-timeout", "300",
     "-p", "no:cacheprovider", "-rs", "tests", "notebooks",
 ]  # fmt: skip
 
