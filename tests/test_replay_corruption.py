@@ -8,7 +8,6 @@ never a session that opens and fails later with the wrong explanation."""
 from __future__ import annotations
 
 import json
-import os
 import random
 import shutil
 from collections.abc import Callable, Iterator
@@ -22,6 +21,7 @@ from nbclient import NotebookClient
 
 from tutorial_kit import manifest
 from tutorial_kit.errors import KitError
+from tutorial_kit.executor import environment
 from tutorial_kit.recording import CASSETTE_DIR
 from tutorial_kit.session import finish_recording, start_session
 
@@ -216,17 +216,9 @@ def test_one_line_in_a_real_kernel(copy_of_cassettes: Path, tmp_path: Path) -> N
     notebook.cells.append(
         nbformat.v4.new_code_cell('from tutorial_kit import start_session\nstart_session("00_getting_started")')
     )
-    environment = {"TUTORIAL_CASSETTE_DIR": str(target), "LLM_MODE": "replay", "LLM_PROVIDER": ""}
-    saved = {name: os.environ.get(name) for name in environment}
-    os.environ.update(environment)
-    try:
+    overrides = {"TUTORIAL_CASSETTE_DIR": str(target), "LLM_MODE": "replay", "LLM_PROVIDER": ""}
+    with environment(overrides):
         NotebookClient(notebook, timeout=120, kernel_name="python3", allow_errors=True).execute()
-    finally:
-        for name, value in saved.items():
-            if value is None:
-                os.environ.pop(name, None)
-            else:
-                os.environ[name] = value
     errors = [output for output in notebook.cells[0].outputs if output.output_type == "error"]
     assert len(errors) == 1, json.dumps(notebook.cells[0].outputs, ensure_ascii=False)[:500]
     shown = "\n".join(errors[0].traceback)
