@@ -133,7 +133,10 @@ def check_tool_none(client: OpenAI) -> str:
 def check_tool_required(client: OpenAI) -> str:
     choice = _tools_request(client, "required", parallel_tool_calls=False)
     _expect(choice.finish_reason == "tool_calls", f"finish_reason={choice.finish_reason}")
-    return _valid_calls(choice.message, set(SCHEMAS))
+    calls = _valid_calls(choice.message, set(SCHEMAS))
+    count = len(choice.message.tool_calls or [])
+    _expect(count == 1, f"parallel_tool_calls=false 却有 {count} 个调用：{calls}")
+    return calls
 
 
 def check_tool_named(client: OpenAI) -> str:
@@ -172,6 +175,25 @@ def check_responses(client: OpenAI) -> str:
     response = client.responses.create(model=MODEL, input="Say hello.", max_output_tokens=20, temperature=0)
     _expect(bool(response.output_text), "output_text 为空")
     return f"output_text={response.output_text[:30]!r}，usage.input_tokens={response.usage.input_tokens}"
+
+
+def check_responses_named_tool(client: OpenAI) -> str:
+    """Responses' own form of a named tool_choice, {"type": "function", "name": N}."""
+    function = TIME_TOOL["function"]
+    response = client.responses.create(
+        model=MODEL,
+        input="What time is it in Tokyo?",
+        tools=[{"type": "function", **function}],
+        tool_choice={"type": "function", "name": function["name"]},
+        max_output_tokens=80,
+        temperature=0,
+    )
+    calls = [item for item in response.output if item.type == "function_call"]
+    _expect(bool(calls), f"没有 function_call：{[item.type for item in response.output]}")
+    for call in calls:
+        _expect(call.name == function["name"], f"调用了 {call.name}")
+        jsonschema.validate(json.loads(call.arguments), function["parameters"])
+    return "；".join(f"{call.name}({call.arguments})" for call in calls)
 
 
 def check_responses_stream(client: OpenAI) -> str:
@@ -220,6 +242,7 @@ CHECKS: list[tuple[str, Callable[[OpenAI], str]]] = [
     ("/v1/models", check_models),
     ("/v1/responses", check_responses),
     ("/v1/responses 流式", check_responses_stream),
+    ("/v1/responses 指定函数", check_responses_named_tool),
     ("超出上下文 → 400", check_context_overflow),
     ("temperature 0 两次相同", check_deterministic),
 ]

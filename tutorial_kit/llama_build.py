@@ -100,8 +100,11 @@ PATCHES: tuple[Patch, ...] = (
         '    auto tool_choice = json_value(body, "tool_choice", std::string("auto"));\n',
         '    std::string tool_choice = "auto";\n'
         '    if (body.contains("tool_choice") && body.at("tool_choice").is_object()) {\n'
-        "        // {\"type\": \"function\", \"function\": {\"name\": N}}: offer only tool N and require a call\n"
-        '        const std::string wanted = body.at("tool_choice").at("function").at("name").get<std::string>();\n'
+        "        // Chat form {\"type\": \"function\", \"function\": {\"name\": N}} or Responses form\n"
+        "        // {\"type\": \"function\", \"name\": N}: offer only tool N and require a call\n"
+        '        const json & named_choice = body.at("tool_choice");\n'
+        '        const std::string wanted = (named_choice.contains("function") ? named_choice.at("function") : named_choice)\n'
+        '                                       .at("name").get<std::string>();\n'
         "        json named = json::array();\n"
         "        for (const auto & tool : tools) {\n"
         '            if (tool.at("function").at("name") == wanted) { named.push_back(tool); }\n'
@@ -115,7 +118,17 @@ PATCHES: tuple[Patch, ...] = (
         '        tool_choice = json_value(body, "tool_choice", std::string("auto"));\n'
         "    }\n",
         "the object form of tool_choice was read as a string and fell back to auto; OpenAI's meaning "
-        "is 'call this function', so narrow the tools to it and require a call.",
+        "is 'call this function', so narrow the tools to it and require a call. /v1/responses passes its own form "
+        "({\"type\": \"function\", \"name\": N}) through unchanged, so both forms are read.",
+    ),
+    Patch(
+        "common/chat-auto-parser-generator.cpp",
+        "tools_parser = p.trigger_rule(\"tool-calls\", p.one_or_more(single_tool_parser + p.space()));",
+        "tools_parser = p.trigger_rule(\"tool-calls\", inputs.parallel_tool_calls\n"
+        "                                                          ? p.one_or_more(single_tool_parser + p.space())\n"
+        "                                                          : single_tool_parser + p.space());",
+        "parallel_tool_calls=false was ignored for templates that wrap each call (<tool_call>...</tool_call>): "
+        "the grammar allowed one or more calls, so a small model repeated a forced call 2-5 times.",
     ),
 )
 

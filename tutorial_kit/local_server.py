@@ -67,7 +67,7 @@ def describe(state: ServerState | dict) -> str:
     if state.binary_source == "built":
         origin = (
             f"自行编译，源码来自 PyPI 上的 llama-cpp-python {llama_build.LLAMA_CPP_PYTHON_VERSION}，"
-            "含本项目的 tool_choice 补丁"
+            "含本项目的 tool_choice 与 parallel_tool_calls 补丁"
         )
     else:
         origin = f"PATH 上的 {state.binary}，未打本项目的补丁"
@@ -150,7 +150,7 @@ def lan_address() -> str:
 def _binary() -> tuple[Path, str]:
     found = llama_build.on_path()
     if found is not None:
-        print(f"使用 PATH 上的 {found}（没有本项目的 tool_choice 补丁：强制工具调用可能不生效，"
+        print(f"使用 PATH 上的 {found}（没有本项目的 tool_choice 与 parallel_tool_calls 补丁：强制工具调用可能不生效，"
               "make check-local 会显示）。")
         return found, "path"
     binary = llama_build.build()
