@@ -103,7 +103,7 @@ PATCHES: tuple[Patch, ...] = (
         "        // Chat form {\"type\": \"function\", \"function\": {\"name\": N}} or Responses form\n"
         "        // {\"type\": \"function\", \"name\": N}: offer only tool N and require a call\n"
         '        const json & named_choice = body.at("tool_choice");\n'
-        '        const std::string wanted = (named_choice.contains("function") ? named_choice.at("function") : named_choice)\n'
+        '        const std::string wanted = (named_choice.contains("function") ? named_choice.at("function") : named_choice)\n'  # noqa: E501 -- C++ source text, kept byte for byte
         '                                       .at("name").get<std::string>();\n'
         "        json named = json::array();\n"
         "        for (const auto & tool : tools) {\n"
