@@ -128,13 +128,12 @@ PROVIDERS: dict[str, Provider] = {
             completion=None,
             code="glm-4-flash-250414",
             vision="glm-4.6v-flash",
-            video="glm-4v-plus-0111",
+            video="glm-4.6v-flash",
         ),
         docs_url="https://docs.bigmodel.cn/cn/guide/develop/openai/introduction",
         model_sources={
             "glm-4-flash-250414": ModelSource("https://docs.bigmodel.cn/cn/guide/start/model-overview", CHECKED),
             "glm-4.6v-flash": ModelSource("https://docs.bigmodel.cn/cn/guide/models/free/glm-4.6v-flash", CHECKED),
-            "glm-4v-plus-0111": ModelSource("https://docs.bigmodel.cn/cn/guide/models/vlm/glm-4v-plus-0111", CHECKED),
         },
     ),
     "local": Provider(
