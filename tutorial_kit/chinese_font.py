@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import warnings
 from collections.abc import Iterable
 
@@ -16,7 +17,7 @@ PREFERRED_FONTS = (
 
 MISSING_FONT_MESSAGE = (
     "没有找到中文字体，图里的中文会显示成方框。Debian/Ubuntu 上运行 sudo apt-get install fonts-noto-cjk，"
-    "再删除 ~/.cache/matplotlib 并重启内核（macOS、Windows 自带中文字体）。"
+    "再重启内核（macOS、Windows 自带中文字体）。"
 )
 
 
@@ -31,7 +32,16 @@ def use_chinese_font() -> str | None:
     import matplotlib.pyplot as plt
     from matplotlib import font_manager
 
-    font = pick_chinese_font(entry.name for entry in font_manager.fontManager.ttflist)
+    manager = font_manager.fontManager
+    font = pick_chinese_font(entry.name for entry in manager.ttflist)
+    if font is None:
+        # matplotlib caches the font list; a font installed after that cache was written is not in it.
+        known = {entry.fname for entry in manager.ttflist}
+        for path in font_manager.findSystemFonts():
+            if path not in known:
+                with contextlib.suppress(Exception):  # a file FreeType cannot read is skipped, as matplotlib does
+                    manager.addfont(path)
+        font = pick_chinese_font(entry.name for entry in manager.ttflist)
     if font is None:
         warnings.warn(MISSING_FONT_MESSAGE, stacklevel=2)
         return None
