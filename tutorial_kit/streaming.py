@@ -2,7 +2,7 @@
 
 Usage arrives differently: OpenAI and DashScope send it (with ``include_usage``) in an
 extra last chunk whose ``choices`` is empty; Zhipu puts it on the last content chunk;
-the local llama.cpp server sends none. ``collect`` accepts all three.
+llama.cpp's llama-server sends it like OpenAI. ``collect`` accepts both.
 
 Thinking models (DashScope ``enable_thinking``, Zhipu ``thinking``) stream their reasoning
 as ``delta.reasoning_content`` before the answer. It is not in the SDK's types, so it is
