@@ -12,6 +12,9 @@ exclude_patterns = ["_build", "**.ipynb_checkpoints"]
 # The stored outputs are what really ran (make record keeps them): show them, never execute.
 nb_execution_mode = "off"
 nb_merge_streams = True
+# Reference answers are hidden-source cells (hide-input); the toggle speaks the lessons' language.
+nb_code_prompt_show = "显示折叠的代码"
+nb_code_prompt_hide = "隐藏代码"
 myst_heading_anchors = 3
 
 html_theme = "sphinx_book_theme"
