@@ -8,7 +8,7 @@ PROVIDER ?= local
 
 .PHONY: lab test site lint record rehearse serve-local stop-local check-local check-models bench-room bench clean
 
-# Installing is done by tutorial_kit/environment.py (uv, bootstrapped into the venv; pip where uv
+# Installing is done by tutorial_kit/machinery/environment.py (uv, bootstrapped into the venv; pip where uv
 # cannot be had), so make and `python -m tutorial_kit` (no make, e.g. Windows) install the same way.
 $(VENV)/.runtime: requirements.txt constraints.txt pyproject.toml package-lock.json
 	$(PYTHON) -m tutorial_kit install runtime
@@ -25,7 +25,7 @@ $(VENV)/.site: $(VENV)/.runtime requirements-site.txt
 
 # 服务器根目录是项目根（图片与 .env 可达），打开 notebooks/；已在运行时只打印它的地址。
 lab: $(VENV)/.runtime .env
-	$(BIN)/python -m tutorial_kit.lab
+	$(BIN)/python -m tutorial_kit.machinery.lab
 
 lint: $(VENV)/.test
 	$(BIN)/ruff check .
@@ -37,7 +37,7 @@ test: $(VENV)/.test
 
 # 网页版：用已保存的输出构建静态网站（不执行笔记本，警告即错误），输出到 build/site/。
 site: $(VENV)/.site
-	$(BIN)/python -m tutorial_kit.site_build
+	$(BIN)/python -m tutorial_kit.machinery.site_build
 
 bench: $(VENV)/.test
 	$(BIN)/python scripts/benchmark.py
@@ -52,18 +52,18 @@ $(SERVER_VENV)/.installed: requirements-server.txt requirements-model.txt
 
 # make serve-local ROOM=1：绑定局域网地址并生成密钥，打印学员写进 .env 的两行。
 serve-local: $(VENV)/.runtime $(SERVER_VENV)/.installed
-	$(BIN)/python -m tutorial_kit.local_server start $(if $(ROOM),--room)
+	$(BIN)/python -m tutorial_kit.machinery.local_server start $(if $(ROOM),--room)
 
 stop-local: $(VENV)/.runtime
-	$(BIN)/python -m tutorial_kit.local_server stop
+	$(BIN)/python -m tutorial_kit.machinery.local_server stop
 
 # 对正在运行的本地服务器逐项检查课程依赖的功能（不属于 make test）。
 check-local: $(VENV)/.runtime
-	$(BIN)/python -m tutorial_kit.check_local
+	$(BIN)/python -m tutorial_kit.machinery.check_local
 
 # 用你的密钥列出各服务商的模型，报告登记表里不在列表中或已公布下线日期的默认模型（不属于 make test）。
 check-models: $(VENV)/.runtime
-	$(BIN)/python -m tutorial_kit.check_models
+	$(BIN)/python -m tutorial_kit.machinery.check_models
 
 # 教室压力测试：1/4/8/16 个并发学员各自流式对话（只连回环地址）。
 bench-room: $(VENV)/.runtime
@@ -71,13 +71,13 @@ bench-room: $(VENV)/.runtime
 
 # make record NB=01_models PROVIDER=local（不写 NB 则录制全部笔记本）
 record: $(VENV)/.test .env
-	$(BIN)/python -m tutorial_kit.record --provider $(PROVIDER) $(foreach n,$(NB),--notebook $(n))
+	$(BIN)/python -m tutorial_kit.machinery.record --provider $(PROVIDER) $(foreach n,$(NB),--notebook $(n))
 
 # 上课前：make rehearse PROVIDER=dashscope [NB="05_streaming 07_tool_calling"]：实时运行全部（或所选）笔记本，
 # 执行副本放在 runs/<日期>-<服务商>/，笔记本与录制不变；最后打印结果表与响应形状变化报告
 # （BASELINE=git:<提交> 或目录：对照另一份录制，默认 cassettes/）。
 rehearse: $(VENV)/.test .env
-	$(BIN)/python -m tutorial_kit.rehearse --provider $(PROVIDER) $(foreach n,$(NB),--notebook $(n)) \
+	$(BIN)/python -m tutorial_kit.machinery.rehearse --provider $(PROVIDER) $(foreach n,$(NB),--notebook $(n)) \
 		$(if $(BASELINE),--baseline $(BASELINE))
 
 clean:

@@ -1,4 +1,4 @@
-"""Give every lesson the notebook metadata JupyterLab keeps (see tutorial_kit/notebook_metadata.py).
+"""Give every lesson the notebook metadata JupyterLab keeps (see tutorial_kit/machinery/notebook_metadata.py).
 
 Only notebook-level metadata changes; each file is read right before it is written, because
 other people may be editing cells at the same time.
@@ -11,7 +11,7 @@ from pathlib import Path
 
 import nbformat
 
-from tutorial_kit.notebook_metadata import normalise_metadata
+from tutorial_kit.machinery.notebook_metadata import normalise_metadata
 
 NOTEBOOK_DIR = Path(__file__).resolve().parent.parent / "notebooks"
 

@@ -1,4 +1,7 @@
-"""Sphinx configuration of the web edition (make site). The sources are staged by tutorial_kit/site_build.py."""
+"""Sphinx configuration of the web edition (make site).
+
+The sources are staged by tutorial_kit/machinery/site_build.py.
+"""
 
 project = "大模型 API 入门笔记本"
 author = "本项目贡献者"

@@ -93,7 +93,7 @@ def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
     lab = Lab(f"http://127.0.0.1:{port}/", token, env, port)
     log = home / "lab.log"
     command = [
-        sys.executable, "-m", "tutorial_kit.lab", f"--port={port}", "--ServerApp.port_retries=0",
+        sys.executable, "-m", "tutorial_kit.machinery.lab", f"--port={port}", "--ServerApp.port_retries=0",
         f"--IdentityProvider.token={token}", f"--LabApp.user_settings_dir={user_settings}",
         f"--LabApp.workspaces_dir={home / 'workspaces'}",
     ]  # fmt: skip
@@ -124,7 +124,7 @@ def browser() -> Iterator[Any]:
 
 def test_a_second_make_lab_prints_the_running_servers_address(lab: Lab) -> None:
     second = subprocess.run(
-        [sys.executable, "-m", "tutorial_kit.lab"],
+        [sys.executable, "-m", "tutorial_kit.machinery.lab"],
         cwd=PROJECT_ROOT,
         env=lab.env,
         capture_output=True,

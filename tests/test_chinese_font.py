@@ -25,6 +25,9 @@ def test_a_font_installed_after_matplotlibs_cache_is_found(monkeypatch) -> None:
         "CJK" in path for path in font_manager.findSystemFonts()
     ):
         pytest.skip("no Chinese font on this machine (apt-get install fonts-noto-cjk)")
-    stale = [entry for entry in manager.ttflist if entry.name not in PREFERRED_FONTS]
+    # A cache written before the font was installed knows none of its files: drop every face of
+    # every file that holds a preferred font (a .ttc holds the SC, JP, KR... faces together).
+    font_files = {entry.fname for entry in manager.ttflist if entry.name in PREFERRED_FONTS}
+    stale = [entry for entry in manager.ttflist if entry.fname not in font_files]
     monkeypatch.setattr(manager, "ttflist", stale)
     assert use_chinese_font() in PREFERRED_FONTS

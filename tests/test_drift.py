@@ -7,8 +7,8 @@ from typing import Any
 
 import yaml
 
-from tutorial_kit.drift import compare, compare_cassettes
-from tutorial_kit.traffic import load_cassette_text, usage_of
+from tutorial_kit.machinery.drift import compare, compare_cassettes
+from tutorial_kit.machinery.traffic import load_cassette_text, usage_of
 
 REQUEST = {"model": "m", "messages": [{"role": "user", "content": "hi"}], "stream": True}
 

@@ -8,8 +8,9 @@ import pytest
 import yaml
 from openai import OpenAI, RateLimitError
 
-from tutorial_kit import KitError, fixtures, manifest
-from tutorial_kit.recording import CASSETTE_DIR, PROJECT_ROOT, cassette_metadata
+from tutorial_kit import KitError
+from tutorial_kit.machinery import fixtures, manifest
+from tutorial_kit.machinery.recording import CASSETTE_DIR, PROJECT_ROOT, cassette_metadata
 from tutorial_kit.streaming import collect
 
 NOTE = fixtures.replay_note("")[:20]

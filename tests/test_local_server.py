@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from tutorial_kit import llama_build, local_server
 from tutorial_kit.errors import KitError
+from tutorial_kit.machinery import llama_build, local_server
 
 
 @pytest.fixture

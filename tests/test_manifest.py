@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from tutorial_kit import manifest
-from tutorial_kit.recording import CASSETTE_DIR, PROJECT_ROOT
+from tutorial_kit.machinery import manifest
+from tutorial_kit.machinery.recording import CASSETTE_DIR, PROJECT_ROOT
 
 REQUIRED = {"notebook", "provider", "origin", "server", "models", "base_url", "recorded_on", "sdk"}
 

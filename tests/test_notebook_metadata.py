@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from tutorial_kit.notebook_metadata import (
+from tutorial_kit.machinery.notebook_metadata import (
     KERNELSPEC,
     LANGUAGE_INFO,
     add_running_python,

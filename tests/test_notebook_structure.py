@@ -8,7 +8,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from tutorial_kit.recording import PROJECT_ROOT
+from tutorial_kit.machinery.recording import PROJECT_ROOT
 
 NOTEBOOKS = sorted((PROJECT_ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
 

@@ -3,9 +3,9 @@ from __future__ import annotations
 import pytest
 
 from tutorial_kit.errors import KitError
-from tutorial_kit.modes import Mode, resolve_mode
+from tutorial_kit.machinery.modes import Mode, resolve_mode
+from tutorial_kit.machinery.recording import CLOSED_PORT_URL
 from tutorial_kit.providers import LOCAL_API_KEY, PROVIDERS, get_provider, key_values
-from tutorial_kit.recording import CLOSED_PORT_URL
 
 
 def test_unknown_provider_names_the_choices() -> None:
@@ -76,7 +76,7 @@ def test_key_values_lists_every_set_key_for_scrubbing() -> None:
 def test_check_models_reports_missing_defaults_and_shutdown_dates() -> None:
     from openai.types import Model
 
-    from tutorial_kit.check_models import default_findings
+    from tutorial_kit.machinery.check_models import default_findings
 
     openai_provider = PROVIDERS["openai"]
     chat = openai_provider.models.chat
@@ -89,7 +89,7 @@ def test_check_models_reports_missing_defaults_and_shutdown_dates() -> None:
 
 
 def test_check_models_skips_a_provider_without_a_key_in_one_line(capsys: pytest.CaptureFixture[str]) -> None:
-    from tutorial_kit.check_models import check_provider
+    from tutorial_kit.machinery.check_models import check_provider
 
     assert check_provider(PROVIDERS["zhipu"], {}) is None
     out = capsys.readouterr().out
@@ -97,7 +97,7 @@ def test_check_models_skips_a_provider_without_a_key_in_one_line(capsys: pytest.
 
 
 def test_check_models_says_when_a_server_cannot_be_reached(capsys: pytest.CaptureFixture[str]) -> None:
-    from tutorial_kit.check_models import check_provider
+    from tutorial_kit.machinery.check_models import check_provider
 
     assert check_provider(PROVIDERS["local"], {"LOCAL_BASE_URL": CLOSED_PORT_URL}) is None
     assert "连不上" in capsys.readouterr().out

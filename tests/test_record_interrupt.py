@@ -4,7 +4,7 @@ notebook byte for byte as they were (issue 11, item 6).
 Each test records a tiny notebook of its own, in temporary notebook and cassette folders,
 against a stub OpenAI-compatible server on a loopback port that this test runs: no key,
 no project server, no network. Real SIGTERM/SIGINT go to a real ``python -m
-tutorial_kit.record`` process at several points.
+tutorial_kit.machinery.record`` process at several points.
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ import psutil
 import pytest
 import yaml
 
-from tutorial_kit import manifest, record
+from tutorial_kit.machinery import manifest, record
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 NOTEBOOK = "90_tiny"
@@ -151,7 +151,7 @@ def workspace(tmp_path: Path) -> Iterator[Workspace]:
 
 def start_record(space: Workspace, **env: str) -> subprocess.Popen[str]:
     return subprocess.Popen(
-        [sys.executable, "-m", "tutorial_kit.record", "--provider", "local", "--notebook", NOTEBOOK],
+        [sys.executable, "-m", "tutorial_kit.machinery.record", "--provider", "local", "--notebook", NOTEBOOK],
         cwd=PROJECT_ROOT,
         env=space.env(**env),
         stdout=subprocess.PIPE,
@@ -249,7 +249,7 @@ def test_key_in_dotenv_is_read(workspace: Workspace) -> None:
         f"DASHSCOPE_API_KEY={key}\nDASHSCOPE_BASE_URL={workspace.base_url}\n", encoding="utf-8"
     )
     process = subprocess.run(
-        [sys.executable, "-m", "tutorial_kit.record", "--provider", "dashscope", "--notebook", NOTEBOOK],
+        [sys.executable, "-m", "tutorial_kit.machinery.record", "--provider", "dashscope", "--notebook", NOTEBOOK],
         cwd=PROJECT_ROOT, env=workspace.env(), capture_output=True, text=True, timeout=180,
     )  # fmt: skip
     assert process.returncode == 0, process.stdout + process.stderr

@@ -11,7 +11,7 @@ import yaml
 
 WRITER = """
 import sys
-from tutorial_kit import manifest
+from tutorial_kit.machinery import manifest
 tag = sys.argv[1]
 for n in range(40):
     manifest.update_entries(lambda data, n=n: data["cassettes"].update({f"{tag}/nb{n}.yaml": {"n": n}}))

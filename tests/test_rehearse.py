@@ -14,7 +14,7 @@ from test_record_interrupt import NOTEBOOK, PROJECT_ROOT, REPLY, Workspace, work
 def rehearse(space: Workspace, *extra: str) -> tuple[int, str, Path]:
     runs = space.root / "runs"
     process = subprocess.run(
-        [sys.executable, "-m", "tutorial_kit.rehearse", "--provider", "local", "--notebook", NOTEBOOK,
+        [sys.executable, "-m", "tutorial_kit.machinery.rehearse", "--provider", "local", "--notebook", NOTEBOOK,
          "--out", str(runs), *extra],
         cwd=PROJECT_ROOT, env=space.env(), capture_output=True, text=True, timeout=300,
     )  # fmt: skip

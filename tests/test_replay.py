@@ -118,7 +118,7 @@ def test_one_line_rendering_in_jupyter() -> None:
 
 
 def point_cassettes_at(monkeypatch: pytest.MonkeyPatch, directory: Path) -> None:
-    monkeypatch.setattr("tutorial_kit.recording.CASSETTE_DIR", directory)
+    monkeypatch.setattr("tutorial_kit.machinery.recording.CASSETTE_DIR", directory)
 
 
 def test_missing_cassette_is_one_clear_line(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:

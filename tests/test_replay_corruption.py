@@ -19,10 +19,10 @@ import pytest
 import yaml
 from nbclient import NotebookClient
 
-from tutorial_kit import manifest
 from tutorial_kit.errors import KitError
-from tutorial_kit.executor import environment
-from tutorial_kit.recording import CASSETTE_DIR
+from tutorial_kit.machinery import manifest
+from tutorial_kit.machinery.executor import environment
+from tutorial_kit.machinery.recording import CASSETTE_DIR
 from tutorial_kit.session import finish_recording, start_session
 
 CASSETTES = sorted(
@@ -127,7 +127,7 @@ def copy_of_cassettes(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture
 def cassettes(copy_of_cassettes: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
-    monkeypatch.setattr("tutorial_kit.recording.CASSETTE_DIR", copy_of_cassettes)
+    monkeypatch.setattr("tutorial_kit.machinery.recording.CASSETTE_DIR", copy_of_cassettes)
     monkeypatch.setattr(manifest, "MANIFEST_PATH", copy_of_cassettes / "manifest.yaml")
     monkeypatch.setenv("LLM_MODE", "replay")
     yield copy_of_cassettes

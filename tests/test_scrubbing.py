@@ -24,8 +24,8 @@ import pytest
 import vcr
 import yaml
 
-from tutorial_kit.recording import build_vcr
-from tutorial_kit.secret_scan import scan_cassette, scan_notebook, scrub_notebook_outputs
+from tutorial_kit.machinery.recording import build_vcr
+from tutorial_kit.machinery.secret_scan import scan_cassette, scan_notebook, scrub_notebook_outputs
 
 
 @dataclass(frozen=True)

@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 from openai import OpenAI
 
-from tutorial_kit.recording import CASSETTE_DIR, PROJECT_ROOT, build_vcr
-from tutorial_kit.secret_scan import find_secrets, redact, scan_files
+from tutorial_kit.machinery.recording import CASSETTE_DIR, PROJECT_ROOT, build_vcr
+from tutorial_kit.machinery.secret_scan import find_secrets, redact, scan_files
 
 PLANTED = {
     "openai": "sk-abcdefghijklmnopqrstuvwxyz0123456789ABCDEFGH",

@@ -7,7 +7,7 @@ from collections.abc import Iterator
 import pytest
 
 from tutorial_kit.errors import KitError
-from tutorial_kit.manifest import entry_for
+from tutorial_kit.machinery.manifest import entry_for
 from tutorial_kit.session import finish_recording, start_session
 
 NOTEBOOK = "06_vision"

@@ -6,7 +6,7 @@ import pytest
 from openai import APITimeoutError, OpenAI
 from vcr.request import Request
 
-from tutorial_kit.recording import make_request_scrubber
+from tutorial_kit.machinery.recording import make_request_scrubber
 from tutorial_kit.silent_server import silent_server
 
 

@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 from browser_support import BROKEN_IMAGES_SCRIPT, LESSONS, chromium, expected_images, screenshot
 
-from tutorial_kit import manifest, site_build
+from tutorial_kit.machinery import manifest, site_build
 
 SEARCH_WORD = "流式"  # a Chinese word: jieba must have segmented it out of running text
 

@@ -22,7 +22,7 @@ from openai import OpenAI
 from zhipuai import ZhipuAI
 
 from tutorial_kit.errors import CassetteMissError
-from tutorial_kit.recording import PROJECT_ROOT
+from tutorial_kit.machinery.recording import PROJECT_ROOT
 from tutorial_kit.session import finish_recording, start_session
 
 NOTEBOOK = "00_getting_started"

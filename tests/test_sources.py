@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from tutorial_kit.recording import PROJECT_ROOT
+from tutorial_kit.machinery.recording import PROJECT_ROOT
 
 SOURCES = PROJECT_ROOT / "SOURCES.md"
 LESSONS = sorted((PROJECT_ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))

@@ -9,7 +9,7 @@ import pytest
 import yaml
 from openai.types.chat import ChatCompletionChunk
 
-from tutorial_kit.recording import cassette_path
+from tutorial_kit.machinery.recording import cassette_path
 from tutorial_kit.streaming import assemble_tool_calls, collect
 
 

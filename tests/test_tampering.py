@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tutorial_kit.recording import CASSETTE_DIR, PROJECT_ROOT
+from tutorial_kit.machinery.recording import CASSETTE_DIR, PROJECT_ROOT
 
 NOTEBOOK = "00_getting_started"
 

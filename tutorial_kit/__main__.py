@@ -12,7 +12,7 @@ import shutil
 import subprocess
 import sys
 
-from .environment import GROUPS, PROJECT_ROOT, ensure, ensure_env_file, venv_executable, venv_python
+from .machinery.environment import GROUPS, PROJECT_ROOT, ensure, ensure_env_file, venv_executable, venv_python
 
 REPLAY_ENVIRONMENT = {"LLM_MODE": "replay", "LLM_PROVIDER": "", "LLM_MODEL": ""}
 PYTEST_ARGUMENTS = [
@@ -30,7 +30,7 @@ def _call(command: list[str], env: dict[str, str] | None = None) -> int:
 def lab(extra: list[str]) -> int:
     ensure("runtime")
     ensure_env_file()
-    return _call([str(venv_python()), "-m", "tutorial_kit.lab", *extra])
+    return _call([str(venv_python()), "-m", "tutorial_kit.machinery.lab", *extra])
 
 
 def test(extra: list[str]) -> int:
@@ -49,7 +49,7 @@ def test(extra: list[str]) -> int:
 
 def site(extra: list[str]) -> int:
     ensure("site")
-    return _call([str(venv_python()), "-m", "tutorial_kit.site_build", *extra])
+    return _call([str(venv_python()), "-m", "tutorial_kit.machinery.site_build", *extra])
 
 
 def install(extra: list[str]) -> int:

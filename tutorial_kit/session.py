@@ -9,12 +9,12 @@ from typing import Any
 
 from vcr.cassette import Cassette, CassetteContextDecorator
 
-from . import fixtures, manifest
 from .errors import KitError
-from .modes import MODE_NAMES_ZH, Mode, resolve_mode
+from .machinery import fixtures, manifest
+from .machinery.modes import MODE_NAMES_ZH, Mode, resolve_mode
+from .machinery.proxies import keep_loopback_off_proxies
+from .machinery.recording import CLOSED_PORT_URL, cassette_metadata, cassette_path, open_recorder, open_replay
 from .providers import REPLAY_API_KEY, Models, Provider, get_provider, key_values
-from .proxies import keep_loopback_off_proxies
-from .recording import CLOSED_PORT_URL, cassette_metadata, cassette_path, open_recorder, open_replay
 
 DEFAULT_PROVIDER = "local"
 CLOCK_KEY = "clock"

@@ -12,7 +12,7 @@ import socket
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from .recording import PASSTHROUGH_NETLOCS
+from .machinery.recording import PASSTHROUGH_NETLOCS
 
 
 @contextmanager

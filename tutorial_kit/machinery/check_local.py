@@ -15,7 +15,7 @@ import jsonschema
 from dotenv import load_dotenv
 from openai import BadRequestError, OpenAI
 
-from .providers import PROVIDERS
+from ..providers import PROVIDERS
 
 MODEL = "smollm2-135m"
 

@@ -16,7 +16,7 @@ import openai
 from dotenv import load_dotenv
 from openai import OpenAI
 
-from .providers import PROVIDERS, Provider
+from ..providers import PROVIDERS, Provider
 
 
 def default_findings(provider: Provider, listed: Iterable[Any]) -> list[str]:

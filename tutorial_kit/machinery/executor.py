@@ -14,7 +14,7 @@ import nbformat
 import papermill
 from papermill.exceptions import PapermillExecutionError
 
-from .errors import KitError
+from ..errors import KitError
 
 CELL_TIMEOUT = 600
 ANSI_ESCAPE = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")

@@ -25,7 +25,7 @@ import vcr.patch
 import yaml
 from vcr.cassette import Cassette, CassetteContextDecorator
 
-from .errors import KitError
+from ..errors import KitError
 from .recording import PROJECT_ROOT, build_vcr, cassette_path
 
 FIXTURE_DIR = PROJECT_ROOT / "fixtures"

@@ -1,7 +1,7 @@
 """Start JupyterLab on the project the way a learner needs it, or point to the one already running.
 
 The server root is the project root (so ``../images/`` and ``.env`` are reachable) and Lab
-opens on ``notebooks/``. Lab settings come from ``tutorial_kit/lab_settings`` (the news
+opens on ``notebooks/``. Lab settings come from ``tutorial_kit/machinery/lab_settings`` (the news
 pop-up is off there), never from the learner's own settings folder.
 """
 
@@ -35,7 +35,7 @@ def lab_arguments() -> list[str]:
         "--LabApp.default_url=/lab/tree/notebooks",
         f"--LabApp.app_settings_dir={SETTINGS_DIR}",
         "--LabApp.news_url=None",
-        "--ServerApp.contents_manager_class=tutorial_kit.lab_contents.LessonContentsManager",
+        "--ServerApp.contents_manager_class=tutorial_kit.machinery.lab_contents.LessonContentsManager",
         "--ContentsManager.allow_hidden=True",
         f"--ContentsManager.hide_globs={json.dumps(HIDDEN_FROM_BROWSER)}",
     ]

@@ -25,9 +25,9 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from .errors import KitError
+from ..errors import KitError
 
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
 SERVER_VENV = PROJECT_ROOT / ".venv-server"
 CACHE_ROOT = PROJECT_ROOT / ".cache" / "llama-server"
 
@@ -309,7 +309,7 @@ def template_for(binary: Path) -> Path:
 
 
 def main(argv: list[str]) -> int:
-    """``python -m tutorial_kit.llama_build``: build (or find) the binary and print its path."""
+    """``python -m tutorial_kit.machinery.llama_build``: build (or find) the binary and print its path."""
     try:
         print(build())
     except KitError as error:

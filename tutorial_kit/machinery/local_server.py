@@ -1,6 +1,6 @@
 """Start and stop the project's local OpenAI-compatible server: llama.cpp's ``llama-server``.
 
-Usage: ``python -m tutorial_kit.local_server start [--room] | stop | status``
+Usage: ``python -m tutorial_kit.machinery.local_server start [--room] | stop | status``
 (``make serve-local``, ``make serve-local ROOM=1``, ``make stop-local``).
 
 The binary is one on the PATH when new enough, else built once from PyPI sources
@@ -24,9 +24,9 @@ import urllib.request
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from ..errors import KitError
+from ..providers import LOCAL_API_KEY
 from . import llama_build
-from .errors import KitError
-from .providers import LOCAL_API_KEY
 
 PROJECT_ROOT = llama_build.PROJECT_ROOT
 STATE_FILE = PROJECT_ROOT / ".local-server.json"
@@ -260,7 +260,7 @@ def main(argv: list[str]) -> int:
         return start(room="--room" in argv)
     if argv in (["stop"], ["status"]):
         return {"stop": stop, "status": status}[argv[0]]()
-    print("用法：python -m tutorial_kit.local_server start [--room] | stop | status")
+    print("用法：python -m tutorial_kit.machinery.local_server start [--room] | stop | status")
     return 2
 
 

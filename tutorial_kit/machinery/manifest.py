@@ -12,8 +12,8 @@ from typing import Any
 
 import yaml
 
-from .errors import KitError
-from .providers import PROVIDERS, Models
+from ..errors import KitError
+from ..providers import PROVIDERS, Models
 from .recording import CASSETTE_DIR
 
 MANIFEST_PATH = CASSETTE_DIR / "manifest.yaml"

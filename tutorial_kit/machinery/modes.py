@@ -7,8 +7,8 @@ from collections.abc import Mapping
 from enum import Enum
 from urllib.parse import urlsplit
 
-from .errors import KitError
-from .providers import Provider
+from ..errors import KitError
+from ..providers import Provider
 
 
 class Mode(str, Enum):

@@ -5,7 +5,7 @@ into the notebook; if they differ from what was loaded, the notebook turns "modi
 closing it asks to save, and saving makes a diff in every learner's clone. The stored form
 is exactly what Lab writes except the Python version, which differs between machines: the
 project's JupyterLab adds the running Python's version when it loads a notebook and takes it
-out again when it saves (``tutorial_kit.lab_contents``).
+out again when it saves (``tutorial_kit.machinery.lab_contents``).
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """``make record``: run notebooks live, write their cassettes, store replayed outputs.
 
-Usage: ``python -m tutorial_kit.record --provider local [--notebook 01_models ...]``
+Usage: ``python -m tutorial_kit.machinery.record --provider local [--notebook 01_models ...]``
 
 For each notebook, everything happens first in a private copy of cassettes/ (a
 temporary directory): (1) run the notebook live in record mode, which writes the
@@ -34,12 +34,12 @@ import nbformat
 import yaml
 from dotenv import load_dotenv
 
+from ..errors import KitError
+from ..providers import get_provider, key_values
 from . import fixtures, local_server, manifest
-from .errors import KitError
 from .executor import Progress, coalesce_streams, run_notebook, strip_ansi, strip_executor_metadata
 from .modes import Mode, resolve_mode
 from .notebook_metadata import normalise_metadata
-from .providers import get_provider, key_values
 from .recording import CASSETTE_DIR, PROJECT_ROOT, cassette_metadata
 from .secret_scan import scan_cassette, scrub_notebook_outputs
 

@@ -17,10 +17,10 @@ from vcr.request import Request
 from vcr.serialize import CASSETTE_FORMAT_VERSION, deserialize
 from vcr.serializers import yamlserializer
 
-from .errors import CassetteMissError, KitError
+from ..errors import CassetteMissError, KitError
 from .secret_scan import redact, redact_bytes, redact_value
 
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
 # Overridable so that tests can replay a tampered copy; notebooks never set it.
 CASSETTE_DIR = Path(os.environ.get("TUTORIAL_CASSETTE_DIR") or PROJECT_ROOT / "cassettes")
 

@@ -1,6 +1,6 @@
 """``make rehearse``: run every lesson live against one provider, the evening before a workshop.
 
-Usage: ``python -m tutorial_kit.rehearse --provider local [--notebook 05_streaming ...]
+Usage: ``python -m tutorial_kit.machinery.rehearse --provider local [--notebook 05_streaming ...]
 [--baseline cassettes|DIR|git:REV]``
 
 Each notebook runs through papermill in a fresh kernel, live, with its traffic captured by
@@ -29,12 +29,13 @@ import nbformat
 from dotenv import load_dotenv
 from tqdm import tqdm
 
-from . import fixtures, pricing, record
+from .. import pricing
+from ..errors import KitError
+from ..providers import get_provider
+from . import fixtures, record
 from .drift import CassetteDrift, compare_cassettes
-from .errors import KitError
 from .executor import NotebookFailed, Progress, run_notebook, strip_ansi
 from .modes import Mode, resolve_mode
-from .providers import get_provider
 from .recording import CASSETTE_DIR, PROJECT_ROOT
 from .traffic import Usage, load_cassette_text, model_of, usage_of
 

@@ -129,7 +129,9 @@ def build(output: Path = OUTPUT_DIR, staging: Path = STAGING_DIR, quiet: bool = 
 
 
 def main(argv: list[str]) -> int:
-    parser = argparse.ArgumentParser(prog="python -m tutorial_kit.site_build", description="构建网页版（make site）。")
+    parser = argparse.ArgumentParser(
+        prog="python -m tutorial_kit.machinery.site_build", description="构建网页版（make site）。"
+    )
     parser.add_argument("--output", type=Path, default=OUTPUT_DIR)
     parsed = parser.parse_args(argv)
     status = build(parsed.output)
