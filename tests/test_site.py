@@ -64,6 +64,15 @@ def test_a_reference_answer_folded_in_lab_is_folded_on_the_site() -> None:
                 assert site_build.HIDDEN_SOURCE_TAG in cell.metadata.get("tags", []), lesson.stem
 
 
+def test_the_folded_answer_toggle_says_what_the_lessons_tell_readers_to_click(site: Path) -> None:
+    """Lessons say 网页版点击“显示折叠的代码”: the page's toggle must carry those words."""
+    for lesson in LESSONS:
+        text = lesson.read_text(encoding="utf-8")
+        if "显示折叠的代码" in text:
+            page = (site / "notebooks" / f"{lesson.stem}.html").read_text(encoding="utf-8")
+            assert "显示折叠的代码</p>" in page, lesson.stem
+
+
 class _QuietHandler(http.server.SimpleHTTPRequestHandler):
     def log_message(self, format: str, *args: Any) -> None:
         pass
