@@ -101,3 +101,26 @@ def test_check_models_says_when_a_server_cannot_be_reached(capsys: pytest.Captur
 
     assert check_provider(PROVIDERS["local"], {"LOCAL_BASE_URL": CLOSED_PORT_URL}) is None
     assert "连不上" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("notebook, expected", [("06_vision", "fixture"), ("01_models", "replay")])
+def test_recording_one_provider_never_records_another_whatever_keys_exist(
+    monkeypatch: pytest.MonkeyPatch, notebook: str, expected: str
+) -> None:
+    """``make record PROVIDER=local`` with cloud keys set: a section written for DashScope builds its
+    declared fixture (06 has one) or replays what is there (01 has no fixture), never calls DashScope."""
+    from tutorial_kit.session import _requested_mode
+
+    monkeypatch.setenv("LLM_MODE", "record")
+    monkeypatch.setenv("DASHSCOPE_API_KEY", "sk-0123456789abcdef0123456789abcdef")
+    assert _requested_mode(notebook, get_provider("dashscope"), get_provider("local")) == expected
+    assert _requested_mode(notebook, get_provider("local"), get_provider("local")) == "record"
+
+
+def test_record_hides_other_providers_keys_from_the_lesson() -> None:
+    from tutorial_kit.machinery.record import other_keys_hidden
+
+    assert other_keys_hidden("local") == {"DASHSCOPE_API_KEY": "", "OPENAI_API_KEY": "", "ZHIPUAI_API_KEY": "",
+                                          "ZAI_API_KEY": ""}  # fmt: skip
+    assert "DASHSCOPE_API_KEY" not in other_keys_hidden("dashscope")
+    assert set(other_keys_hidden("zhipu")) == {"DASHSCOPE_API_KEY", "OPENAI_API_KEY"}

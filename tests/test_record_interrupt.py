@@ -61,6 +61,7 @@ CELLS = [
     'print("a", flush=True)\nprint("warn", file=sys.stderr, flush=True)\nprint("b", flush=True)\n'
     'time.sleep(0.2)\nprint("c")',
     'time.sleep(float(os.environ.get("TINY_PAUSE", "0")))\nprint("done")',
+    'print("DASHSCOPE_API_KEY", "已设置" if os.getenv("DASHSCOPE_API_KEY") else "未设置")',
 ]
 
 
@@ -225,9 +226,16 @@ def test_failing_cell_leaves_old_files_and_says_one_line(workspace: Workspace) -
 
 
 def test_success_replaces_all_three_and_merges_streams(workspace: Workspace) -> None:
-    process = start_record(workspace)
+    """Also: a second record of the same answers leaves every file byte-identical (no metadata churn
+    such as papermill's ``tags: []``), and another provider's key in the environment is hidden from the
+    lesson, which shows what a learner without that key sees."""
+    process = start_record(workspace, DASHSCOPE_API_KEY="sk-elsewhere0123456789abcdef0123")
     output = process.communicate(timeout=180)[0]
     assert process.returncode == 0, output
+    first = workspace.snapshot()
+    again = start_record(workspace)
+    assert again.communicate(timeout=180)[0] and again.returncode == 0
+    assert workspace.snapshot() == first, "a second record changed files"
     assert "\x1b[" not in output
     cassette = (workspace.cassettes / "local" / f"{NOTEBOOK}.yaml").read_text(encoding="utf-8")
     assert "chatcmpl-stub" in cassette and "/v1/chat/completions" in cassette
@@ -238,6 +246,8 @@ def test_success_replaces_all_three_and_merges_streams(workspace: Workspace) -> 
     streams = [(out["name"], out["text"]) for out in stored.cells[2].outputs if out["output_type"] == "stream"]
     assert streams == [("stdout", "a\nb\nc\n"), ("stderr", "warn\n")]
     assert "papermill" not in stored.metadata and all("papermill" not in cell.metadata for cell in stored.cells)
+    assert all(cell.metadata == {} for cell in stored.cells), [cell.metadata for cell in stored.cells]
+    assert stored.cells[4].outputs[0]["text"] == "DASHSCOPE_API_KEY 未设置\n"
     assert not list(workspace.root.rglob("*.tmp"))
 
 

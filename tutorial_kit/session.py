@@ -10,7 +10,7 @@ from typing import Any
 from vcr.cassette import Cassette, CassetteContextDecorator
 
 from .errors import KitError
-from .machinery import fixtures, manifest
+from .machinery import fixtures, manifest, request_check
 from .machinery.modes import MODE_NAMES_ZH, Mode, resolve_mode
 from .machinery.proxies import keep_loopback_off_proxies
 from .machinery.recording import CLOSED_PORT_URL, cassette_metadata, cassette_path, open_recorder, open_replay
@@ -69,6 +69,8 @@ def _origin(notebook: str, provider: Provider, mode: Mode, entry: dict[str, Any]
         return f"正在录制到 cassettes/{provider.name}/{path.name}"
     if mode is Mode.FIXTURE:
         return f"正在依据 fixtures/{provider.name}/{path.name} 生成示例录制"
+    if mode is Mode.CHECK:
+        return f"不联网：请求只按 {provider.name} 的规则检查，回答取自本地录制，不是 {provider.name} 的回答"
     if entry.get("origin") == "fixture":
         return f"回放示例数据（fixture，依据 {entry.get('docs_url')}），不是真实录制"
     return f"回放 {entry.get('recorded_on', '?')} 对 {entry.get('server', '未知服务器')} 的真实录制"
@@ -76,16 +78,14 @@ def _origin(notebook: str, provider: Provider, mode: Mode, entry: dict[str, Any]
 
 def _requested_mode(notebook: str, chosen: Provider, main: Provider) -> str:
     """LLM_MODE is meant for the notebook's main provider. A section that names another
-    provider runs live when that provider's key exists and replays otherwise; while
-    recording, it records with a key, builds its fixture without one (if it has a
-    fixture spec), and otherwise replays what is there."""
+    provider runs live when that provider's key exists and replays otherwise. While
+    recording, only the provider being recorded is called: such a section builds its
+    fixture (if it has a fixture spec) or replays what is there, whatever keys exist, so
+    ``make record PROVIDER=local`` never sends a request to a cloud provider."""
     requested = os.environ.get("LLM_MODE", "auto").strip().lower()
-    if chosen.name == main.name or requested == "replay":
+    if chosen.name == main.name or requested in ("replay", "check"):
         return requested
-    has_key = chosen.key_env is not None and chosen.api_key() is not None
     if requested == "record":
-        if has_key:
-            return "record"
         return "fixture" if fixtures.spec_path(chosen.name, notebook).is_file() else "replay"
     return "auto"
 
@@ -98,9 +98,11 @@ def finish_recording() -> None:
         _active = None
 
 
-def _open(notebook: str, provider: Provider, mode: Mode) -> Cassette | None:
+def _open(notebook: str, provider: Provider, mode: Mode, explicit: bool = False) -> Cassette | None:
     global _active
-    if mode is Mode.REPLAY:
+    if mode is Mode.CHECK:
+        _active = request_check.open_check(notebook, provider.name, explicit)
+    elif mode is Mode.REPLAY:
         _active = open_replay(notebook, provider.name)
         fixture = cassette_metadata(cassette_path(provider.name, notebook)).get(fixtures.METADATA_KEY)
         if fixture:
@@ -134,6 +136,8 @@ def start_session(notebook: str, provider: str | None = None, tasks: tuple[str, 
         # Replay asks exactly what was recorded, even if the registry has moved on.
         models = Models(**entry["models"]) if "models" in entry else models
         base_url = entry.get("base_url", chosen.default_base_url)
+    elif mode is Mode.CHECK:  # as if live: the registry's models, the learner's key if any (never None)
+        api_key = chosen.api_key(env) or request_check.CHECK_API_KEY
     else:
         api_key = chosen.api_key(env) or ""
         if env.get("LLM_MODEL") and chosen.name == main.name:
@@ -147,7 +151,7 @@ def start_session(notebook: str, provider: str | None = None, tasks: tuple[str, 
         base_url=base_url,
         models=models,
         origin=_origin(notebook, chosen, mode, entry),
-        cassette=_open(notebook, chosen, mode),
+        cassette=_open(notebook, chosen, mode, explicit=provider is not None),
         tasks=tasks,
     )
     print(session.status_line())

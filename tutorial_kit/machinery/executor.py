@@ -85,9 +85,13 @@ def coalesce_streams(notebook: nbformat.NotebookNode) -> None:
 def strip_executor_metadata(executed: nbformat.NotebookNode, original: nbformat.NotebookNode) -> None:
     """Keep the lesson's own metadata: no papermill timings, no kernel version churn."""
     executed.metadata = copy.deepcopy(original.metadata)
-    for cell in executed.cells:
-        cell.metadata.pop("papermill", None)
-        cell.metadata.pop("execution", None)
+    for index, cell in enumerate(executed.cells):
+        if index < len(original.cells):
+            # papermill adds "tags": [] (and timings) to every cell; a lesson cell keeps its own metadata
+            cell.metadata = copy.deepcopy(original.cells[index].metadata)
+        else:
+            cell.metadata.pop("papermill", None)
+            cell.metadata.pop("execution", None)
 
 
 def _failure(notebook: str, error: PapermillExecutionError, skipped_cells: int) -> NotebookFailed:

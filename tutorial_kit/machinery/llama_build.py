@@ -55,7 +55,15 @@ CMAKE_FLAGS = (
     "-DLLAMA_USE_PREBUILT_UI=OFF",  # ON would download the web UI
     "-DLLAMA_OPENSSL=OFF",
     "-DLLAMA_CURL=OFF",
-    "-DGGML_NATIVE=ON",
+    # Portable, not native: a native build compiles ggml's AMX kernels on a CPU that has AMX, and that path
+    # crashes (SIGSEGV in ggml_backend_amx_mul_mat during warm-up); a native binary also breaks when the cache
+    # moves to an older CPU. With GGML_NATIVE off ggml targets x86-64-v3 (SSE4.2, AVX, AVX2, BMI2, FMA, F16C:
+    # Intel Haswell 2013+, AMD Zen) and no AVX-512 or AMX; on ARM it targets plain armv8.
+    "-DGGML_NATIVE=OFF",
+    "-DGGML_AVX512=OFF",
+    "-DGGML_AMX_TILE=OFF",
+    "-DGGML_AMX_INT8=OFF",
+    "-DGGML_AMX_BF16=OFF",
     f"-DLLAMA_BUILD_COMMIT={LLAMA_CPP_COMMIT}",
     "-DLLAMA_BUILD_NUMBER=0",  # the sdist has no git history; without this cmake asks the project's git
 )

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import secrets
 import signal
 import socket
@@ -79,12 +80,18 @@ def describe(state: ServerState | dict) -> str:
 
 def describe_props(props: dict) -> str | None:
     """How the manifest names a llama-server this checkout did not start, from its ``/props``."""
-    build = props.get("build_info")
+    build = _safe_word(props.get("build_info"))
     if not build:
         return None
-    model = Path(str(props.get("model_path") or "?")).name
+    model = _safe_word(Path(str(props.get("model_path") or "?")).name) or "?"
     origin = "不是本检出的 make serve-local 启动的，是否打了本项目的补丁未知"
     return f"llama.cpp llama-server {build}（{origin}），模型文件 {model}"
+
+
+def _safe_word(value: object, limit: int = 60) -> str:
+    """What a server says about itself, reduced to letters, digits and ``. _ - ( ) /`` and bounded:
+    it goes into the manifest and from there into the web edition."""
+    return re.sub(r"[^0-9A-Za-z._\-()/ ]", "", str(value or ""))[:limit].strip()
 
 
 def ask_props(base_url: str, api_key: str) -> dict | None:
@@ -204,13 +211,23 @@ def start(room: bool = False) -> int:
         "--seed", str(SEED), "--threads", str(os.cpu_count() or 2),
         "--parallel", str(SLOTS), "--ctx-size", str(SLOTS * CONTEXT_PER_SLOT), "--no-kv-unified",
         "--jinja", "--no-webui",
+        # The same request gets the same bytes whatever came before: with prompt caching a request reuses a
+        # slot's KV cache, and ggml's CPU attention then takes a kernel whose rounding differs (tiled when 64
+        # or more prompt tokens go in one batch, per row below), so near-tie tokens flip. Cost: the whole
+        # prompt is evaluated every time (README, "确定性").
+        "--no-cache-prompt",
+        # /v1/embeddings beside chat on the same server (lesson 14): mean pooling of SmolLM2's 576-wide hidden
+        # states. Measured: chat, tools, json_schema, n=2, completions and responses answer byte for byte as
+        # on a server without it; each batch switches embeddings on only for embedding requests.
+        "--embeddings", "--pooling", "mean",
+        # No browser origin may call the server (CORS): any page open in the learner's browser could otherwise
+        # drive it with the public key. Lessons call it from Python, which CORS does not concern.
+        "--cors-origins", "",
     ]  # fmt: skip
     if template is not None:
         command += ["--chat-template-file", str(template)]
     if room:
-        key = f"sk-room-{secrets.token_urlsafe(18)}"
-        ROOM_KEY_FILE.write_text(key + "\n")
-        ROOM_KEY_FILE.chmod(0o600)
+        write_private(ROOM_KEY_FILE, f"sk-room-{secrets.token_urlsafe(18)}\n")
         command += ["--api-key-file", str(ROOM_KEY_FILE)]  # not on the command line, where ps shows it
     else:
         command += ["--api-key", LOCAL_API_KEY]
@@ -232,9 +249,35 @@ def start(room: bool = False) -> int:
         if process.poll() is not None:
             break
         time.sleep(0.5)
+    reason = _why_it_stopped(process)
     stop(quiet=True)
-    print(f"本地服务器没能启动，日志见 {LOG_FILE}。")
+    print(reason)
     return 1
+
+
+def write_private(path: Path, text: str) -> None:
+    """Write ``text`` to a file only its owner can read, created 0600 from the first byte
+    (never world-readable for a moment) and put in place by rename."""
+    temp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    temp.unlink(missing_ok=True)
+    handle = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(handle, "w") as out:
+        out.write(text)
+    os.replace(temp, path)
+
+
+def _why_it_stopped(process: subprocess.Popen) -> str:
+    """One line: how the server process ended and the last thing it logged."""
+    code = process.poll()
+    if code is None:
+        how = "没有在 2 分钟内变为就绪"
+    elif code < 0:
+        how = f"被信号 {signal.Signals(-code).name} 终止"
+    else:
+        how = f"退出，退出码 {code}"
+    lines = [line.strip() for line in LOG_FILE.read_text(errors="replace").splitlines() if line.strip()]
+    last = lines[-1][:160] if lines else "（日志为空）"
+    return f"本地服务器没能启动：进程{how}；日志最后一行：{last}；完整日志见 {LOG_FILE}。"
 
 
 def _print_room_instructions(state: ServerState) -> None:

@@ -35,7 +35,7 @@ import yaml
 from dotenv import load_dotenv
 
 from ..errors import KitError
-from ..providers import get_provider, key_values
+from ..providers import EXTRA_KEY_VARIABLES, PROVIDERS, get_provider, key_values
 from . import fixtures, local_server, manifest
 from .executor import Progress, coalesce_streams, run_notebook, strip_ansi, strip_executor_metadata
 from .modes import Mode, resolve_mode
@@ -187,6 +187,15 @@ def commit(files: dict[Path, bytes], entries: dict[str, dict[str, object]], note
             temp.unlink(missing_ok=True)
 
 
+def other_keys_hidden(provider: str) -> dict[str, str]:
+    """Every other provider's key variable set empty for the kernel, so the lesson sees what a
+    learner without those keys sees (``load_dotenv()`` does not override a variable that exists)."""
+    names = [p.key_env for p in PROVIDERS.values() if p.key_env and p.name != provider]
+    if provider != "zhipu":
+        names += list(EXTRA_KEY_VARIABLES)
+    return dict.fromkeys(names, "")
+
+
 def record_one(path: Path, provider_name: str) -> None:
     provider = get_provider(provider_name)
     resolve_mode("record", provider, os.environ)  # fails early with the fix
@@ -198,7 +207,7 @@ def record_one(path: Path, provider_name: str) -> None:
     with tempfile.TemporaryDirectory(prefix="record-") as temp:
         staging = Path(temp) / "cassettes"
         copy_cassettes(staging)
-        env = {"LLM_PROVIDER": provider.name, "TUTORIAL_CASSETTE_DIR": str(staging)}
+        env = {"LLM_PROVIDER": provider.name, "TUTORIAL_CASSETTE_DIR": str(staging), **other_keys_hidden(provider.name)}
 
         started = time.time() - 1
         say(f"● 录制 {notebook_name}（{provider.name}）…")
@@ -248,14 +257,27 @@ def main(argv: list[str]) -> int:
     load_dotenv(DOTENV_PATH)  # the keys the learner put there; the environment wins
     signal.signal(signal.SIGTERM, _stop_on_sigterm)
     try:
-        for path in notebook_paths(args.notebook):
-            record_one(path, args.provider)
+        paths = notebook_paths(args.notebook)
     except KitError as error:
-        say(f"✘ {strip_ansi(str(error))}（录制未保存，旧录制与笔记本未改动）", "red")
+        say(f"✘ {error}", "red")
+        return 2
+    failures: list[str] = []
+    for path in paths:
+        try:
+            record_one(path, args.provider)
+        except KitError as error:  # the next lesson is still recorded; all failures are listed at the end
+            say(f"✘ {strip_ansi(str(error))}（录制未保存，旧录制与笔记本未改动）", "red")
+            failures.append(f"{path.stem}：{strip_ansi(str(error))}")
+        except KeyboardInterrupt:
+            say("✘ 录制被中断：正在录制的笔记本未保存，它的旧录制、清单条目与笔记本未改动。", "red")
+            return 130
+    if failures:
+        say(f"✘ {len(failures)} / {len(paths)} 个笔记本没有录成（它们的旧录制与笔记本未改动）：", "red")
+        for line in failures:
+            say(f"  {line}", "red")
         return 1
-    except KeyboardInterrupt:
-        say("✘ 录制被中断：正在录制的笔记本未保存，它的旧录制、清单条目与笔记本未改动。", "red")
-        return 130
+    if len(paths) > 1:
+        say(f"✔ {len(paths)} 个笔记本全部录制完成", "green")
     return 0
 
 
