@@ -271,10 +271,11 @@ def main(argv: list[str]) -> int:
         except KeyboardInterrupt:
             say("✘ 录制被中断：正在录制的笔记本未保存，它的旧录制、清单条目与笔记本未改动。", "red")
             return 130
-    if failures:
+    if failures and len(paths) > 1:
         say(f"✘ {len(failures)} / {len(paths)} 个笔记本没有录成（它们的旧录制与笔记本未改动）：", "red")
         for line in failures:
             say(f"  {line}", "red")
+    if failures:
         return 1
     if len(paths) > 1:
         say(f"✔ {len(paths)} 个笔记本全部录制完成", "green")
