@@ -80,7 +80,9 @@ def test_check_models_reports_missing_defaults_and_shutdown_dates() -> None:
 
     openai_provider = PROVIDERS["openai"]
     chat = openai_provider.models.chat
-    listed_fine = [Model(id=chat, created=0, object="model", owned_by="openai")]
+    listed_fine = [
+        Model(id=model, created=0, object="model", owned_by="openai") for model in openai_provider.default_model_ids()
+    ]
     assert default_findings(openai_provider, listed_fine) == []
     dated = [Model(id=chat, created=0, object="model", owned_by="openai", shutdown_date="2027-06-01")]
     assert "2027-06-01" in default_findings(openai_provider, dated)[0]

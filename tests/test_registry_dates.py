@@ -24,7 +24,8 @@ def test_every_default_model_has_a_source_and_check_date() -> None:
 def _openai_shutting_down(shutdown: date) -> dict:
     openai = PROVIDERS["openai"]
     model = openai.models.chat
-    sources = {model: ModelSource("https://x.test", checked_on=date(2026, 1, 1), shutdown_on=shutdown)}
+    sources = {other: ModelSource("https://x.test", date(2026, 1, 1)) for other in openai.default_model_ids()}
+    sources[model] = ModelSource("https://x.test", checked_on=date(2026, 1, 1), shutdown_on=shutdown)
     return {"openai": replace(openai, model_sources=sources)}
 
 

@@ -15,6 +15,9 @@ LOCAL_API_KEY = "sk-local"
 CHECKED = date(2026, 11, 23)
 """When the model ids below were last checked at their sources."""
 
+EMBEDDINGS_CHECKED = date(2026, 12, 4)
+"""When the embedding model ids (lesson 14) were checked."""
+
 SHUTDOWN_MARGIN_DAYS = 90
 """A default must be this many days clear of its announced shutdown (tests/test_registry_dates.py)."""
 
@@ -31,6 +34,8 @@ class Models:
     code: str
     vision: str | None
     video: str | None
+    embedding: str | None = None
+    """Text embedding model (lesson 14); optional so older manifest entries still replay."""
 
 
 @dataclass(frozen=True)
@@ -82,6 +87,7 @@ PROVIDERS: dict[str, Provider] = {
             code="qwen3-coder-flash",
             vision="qwen3-vl-plus",
             video="qwen3-vl-plus",
+            embedding="text-embedding-v4",
         ),
         docs_url="https://www.alibabacloud.com/help/en/model-studio/compatibility-of-openai-with-dashscope",
         model_sources={
@@ -94,6 +100,9 @@ PROVIDERS: dict[str, Provider] = {
             "qwen3-coder-flash": ModelSource("https://help.aliyun.com/zh/model-studio/qwen-coder", CHECKED),
             "qwen3-vl-plus": ModelSource(
                 "https://www.alibabacloud.com/help/en/model-studio/qwen-vl-compatible-with-openai", CHECKED
+            ),
+            "text-embedding-v4": ModelSource(
+                "https://help.aliyun.com/document_detail/2975738.html", EMBEDDINGS_CHECKED
             ),
         },
     ),
@@ -110,11 +119,15 @@ PROVIDERS: dict[str, Provider] = {
             code="gpt-6-luna",
             vision="gpt-6-luna",
             video=None,
+            embedding="text-embedding-3-small",
         ),
         docs_url="https://developers.openai.com/api/docs",
         model_sources={
             # The deprecations page names it the replacement for gpt-4.1-mini (shut down 2027-01-14).
             "gpt-6-luna": ModelSource("https://developers.openai.com/api/docs/models/gpt-6-luna", CHECKED),
+            "text-embedding-3-small": ModelSource(
+                "https://developers.openai.com/api/docs/models/text-embedding-3-small", EMBEDDINGS_CHECKED
+            ),
         },
     ),
     "zhipu": Provider(
@@ -129,11 +142,15 @@ PROVIDERS: dict[str, Provider] = {
             code="glm-4-flash-250414",
             vision="glm-4.6v-flash",
             video="glm-4.6v-flash",
+            embedding="embedding-3",
         ),
         docs_url="https://docs.bigmodel.cn/cn/guide/develop/openai/introduction",
         model_sources={
             "glm-4-flash-250414": ModelSource("https://docs.bigmodel.cn/cn/guide/start/model-overview", CHECKED),
             "glm-4.6v-flash": ModelSource("https://docs.bigmodel.cn/cn/guide/models/free/glm-4.6v-flash", CHECKED),
+            "embedding-3": ModelSource(
+                "https://docs.bigmodel.cn/cn/guide/models/embedding/embedding-3", EMBEDDINGS_CHECKED
+            ),
         },
     ),
     "local": Provider(
@@ -148,6 +165,8 @@ PROVIDERS: dict[str, Provider] = {
             code="smollm2-135m",
             vision="smollm2-135m",
             video=None,
+            # The same llama-server, started with --embeddings --pooling mean (make serve-local).
+            embedding="smollm2-135m",
         ),
         docs_url="https://github.com/ggml-org/llama.cpp/blob/master/tools/server/README.md",
         model_sources={

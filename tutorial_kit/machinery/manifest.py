@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import fcntl
 import os
@@ -41,7 +42,9 @@ def _check_entry(key: str, entry: Any, providers: set[str]) -> None:
     if not str(entry.get("base_url", "")).startswith(("http://", "https://")):
         raise ManifestShapeError(f"条目 {key} 缺少 base_url")
     models = entry.get("models")
-    if not isinstance(models, dict) or set(models) != set(Models.__dataclass_fields__):
+    fields = Models.__dataclass_fields__
+    required = {name for name, spec in fields.items() if spec.default is dataclasses.MISSING}
+    if not isinstance(models, dict) or not required <= set(models) <= set(fields):
         raise ManifestShapeError(f"条目 {key} 的 models 不完整")
     if not all(value is None or isinstance(value, str) for value in models.values()):
         raise ManifestShapeError(f"条目 {key} 的 models 取值不是文字")
