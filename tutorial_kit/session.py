@@ -14,6 +14,7 @@ from .machinery import fixtures, manifest, request_check
 from .machinery.modes import MODE_NAMES_ZH, Mode, resolve_mode
 from .machinery.proxies import keep_loopback_off_proxies
 from .machinery.recording import CLOSED_PORT_URL, cassette_metadata, cassette_path, open_recorder, open_replay
+from .machinery.stable_record import recording_day
 from .providers import REPLAY_API_KEY, Models, Provider, get_provider, key_values
 
 DEFAULT_PROVIDER = "local"
@@ -46,11 +47,12 @@ class Session:
         return CLOSED_PORT_URL
 
     def now(self, tz: tzinfo | None = None) -> datetime:
-        """The current time; when recording it is saved in the cassette, and replay
-        returns that same moment, so a lesson that asks for the time replays exactly."""
+        """The current time when live; while recording, 00:00 UTC of the recording day (the
+        recording's clock, see stable_record), saved in the cassette, so replay and a second
+        recording give that same moment."""
         if self.cassette is None:
             return datetime.now(tz or timezone.utc)
-        stamp = self.cassette.get_metadata(CLOCK_KEY, datetime.now(timezone.utc).isoformat(timespec="seconds"))
+        stamp = self.cassette.get_metadata(CLOCK_KEY, recording_day().isoformat(timespec="seconds"))
         return datetime.fromisoformat(stamp).astimezone(tz or timezone.utc)
 
     def status_line(self) -> str:

@@ -267,7 +267,7 @@ def check_embeddings(client: OpenAI) -> str:
     _expect([d.embedding for d in first.data] == [d.embedding for d in again.data], "同一请求两次向量不同")
     alone = client.embeddings.create(model=MODEL, input=texts[1]).data[0].embedding
     batched = first.data[1].embedding
-    dot = sum(x * y for x, y in zip(alone, batched))
+    dot = sum(x * y for x, y in zip(alone, batched, strict=True))
     cosine = dot / (sum(x * x for x in alone) ** 0.5 * sum(y * y for y in batched) ** 0.5)
     return (f"{len(alone)} 维；同一请求两次逐位相同；单独与成批余弦 {cosine:.4f}；"
             f"usage.prompt_tokens={first.usage.prompt_tokens}")  # fmt: skip

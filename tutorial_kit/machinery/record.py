@@ -258,7 +258,7 @@ def main(argv: list[str]) -> int:
     signal.signal(signal.SIGTERM, _stop_on_sigterm)
     try:
         paths = notebook_paths(args.notebook)
-        resolve_mode("record", get_provider(args.provider), os.environ)  # no key or no server: one line, not one a lesson
+        resolve_mode("record", get_provider(args.provider), os.environ)  # no key or server: said once
     except KitError as error:
         say(f"✘ {error}", "red")
         return 2

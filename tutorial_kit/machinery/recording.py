@@ -19,6 +19,7 @@ from vcr.serializers import yamlserializer
 
 from ..errors import CassetteMissError, KitError
 from .secret_scan import redact, redact_bytes, redact_value
+from .stable_record import StableValues, chain
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 # Overridable so that tests can replay a tampered copy; notebooks never set it.
@@ -105,12 +106,14 @@ def make_response_scrubber(secrets: Iterable[str]) -> Callable[[dict[str, Any]],
     return scrub_response
 
 
-def build_vcr(secrets: Iterable[str] = ()) -> vcr.VCR:
+def build_vcr(secrets: Iterable[str] = (), stable: StableValues | None = None) -> vcr.VCR:
+    """Scrubbing always; when recording, also the deterministic ids, clock and no timings (stable_record)."""
+    scrub_request, scrub_response = make_request_scrubber(secrets), make_response_scrubber(secrets)
     return vcr.VCR(
         serializer="yaml",
         match_on=MATCH_ON,
-        before_record_request=make_request_scrubber(secrets),
-        before_record_response=make_response_scrubber(secrets),
+        before_record_request=chain(scrub_request, stable.request) if stable else scrub_request,
+        before_record_response=chain(scrub_response, stable.response) if stable else scrub_response,
         decode_compressed_response=True,
     )
 
@@ -222,7 +225,8 @@ def open_replay(notebook: str, provider: str) -> tuple[CassetteContextDecorator,
     return context, cassette
 
 
-_started_this_run: set[Path] = set()
+_started_this_run: dict[Path, StableValues] = {}
+"""Cassettes this kernel has begun recording, with their substitutions (a later section appends)."""
 
 
 def open_recorder(
@@ -234,8 +238,8 @@ def open_recorder(
     path.parent.mkdir(parents=True, exist_ok=True)
     if path not in _started_this_run:
         path.unlink(missing_ok=True)
-        _started_this_run.add(path)
-    context = build_vcr(secrets).use_cassette(str(path), record_mode="all")
+        _started_this_run[path] = StableValues(f"{provider}/{notebook}")
+    context = build_vcr(secrets, _started_this_run[path]).use_cassette(str(path), record_mode="all")
     return context, context.__enter__()
 
 
