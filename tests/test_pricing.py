@@ -23,7 +23,7 @@ def test_every_price_is_dated_and_sourced() -> None:
 
 def test_cost_from_usage_object_or_dict() -> None:
     usage = SimpleNamespace(prompt_tokens=1_000_000, completion_tokens=500_000, total_tokens=1_500_000)
-    assert estimate_cost("openai", "gpt-4.1-mini", usage) == pytest.approx(0.40 + 0.80)
+    assert estimate_cost("openai", "gpt-6-luna", usage) == pytest.approx(0.10 + 0.25)
     as_dict = {"prompt_tokens": 2000, "completion_tokens": 1000}
     assert estimate_cost("OpenAI", "gpt-6-luna", as_dict) == pytest.approx((2000 * 0.10 + 1000 * 0.50) / 1e6)
     assert estimate_cost("zhipu", "glm-4.7-flash", as_dict) == 0.0
@@ -32,17 +32,18 @@ def test_cost_from_usage_object_or_dict() -> None:
 def test_unknown_model_or_missing_usage_gives_none() -> None:
     assert price_for("dashscope", "qwen-plus") is None
     assert estimate_cost("dashscope", "qwen-plus", {"prompt_tokens": 10}) is None
-    assert estimate_cost("openai", "gpt-4.1-mini", None) is None
+    assert estimate_cost("openai", "gpt-6-luna", None) is None
+    assert price_for("openai", "gpt-4.1-mini") is None  # shuts down 2027-01-14: no longer priced
 
 
 def test_budget_refuses_the_call_after_the_limit() -> None:
-    budget = Budget(limit=0.001, currency="USD")
-    step = {"prompt_tokens": 1000, "completion_tokens": 200}  # 0.00072 USD on gpt-4.1-mini
+    budget = Budget(limit=0.0003, currency="USD")
+    step = {"prompt_tokens": 1000, "completion_tokens": 200}  # 0.0002 USD on gpt-6-luna
     budget.check()
-    assert budget.record("openai", "gpt-4.1-mini", step) == pytest.approx(0.00072)
+    assert budget.record("openai", "gpt-6-luna", step) == pytest.approx(0.0002)
     budget.check()  # still under the limit
-    budget.record("openai", "gpt-4.1-mini", step)
-    assert budget.spent == pytest.approx(0.00144) and budget.remaining == 0.0
+    budget.record("openai", "gpt-6-luna", step)
+    assert budget.spent == pytest.approx(0.0004) and budget.remaining == 0.0
     with pytest.raises(BudgetExceeded, match="预算已用完"):
         budget.check()
 

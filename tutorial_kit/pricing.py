@@ -28,10 +28,10 @@ class Price:
     note: str = ""
 
 
-OPENAI_PRICING_PAGE = "https://developers.openai.com/api/docs/pricing"
 GPT_6_LUNA_PAGE = "https://developers.openai.com/api/docs/models/gpt-6-luna"
 ZHIPU_OVERVIEW = "https://docs.bigmodel.cn/cn/guide/start/model-overview"
 
+# gpt-4.1-mini left this table: it shuts down 2027-01-14 (SOURCES.md [00-6]); its replacement is gpt-6-luna.
 PRICES: dict[tuple[str, str], Price] = {
     ("openai", "gpt-6-luna"): Price(
         0.10,
@@ -41,9 +41,6 @@ PRICES: dict[tuple[str, str], Price] = {
         "2026-11-23",
         True,
         "缓存命中的输入 0.01；输入超过 272K token 时单价更高（未计入）",
-    ),
-    ("openai", "gpt-4.1-mini"): Price(
-        0.40, 1.60, "USD", OPENAI_PRICING_PAGE, "2026-11-23", False, "官方页面未能直接读取，取自多份一致的第三方转载"
     ),
     ("zhipu", "glm-4-flash-250414"): Price(0.0, 0.0, "CNY", ZHIPU_OVERVIEW, "2026-11-23", True, "免费模型"),
     ("zhipu", "glm-4.7-flash"): Price(0.0, 0.0, "CNY", ZHIPU_OVERVIEW, "2026-11-23", True, "免费模型"),
