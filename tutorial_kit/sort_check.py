@@ -11,6 +11,7 @@ import random
 from dataclasses import dataclass, field
 
 from .codeblocks import find_sort_function
+from .marks import FAIL, PASS
 from .sandbox import RunResult, call_on_cases
 
 
@@ -54,10 +55,10 @@ class SortReport:
 
     def summary(self) -> str:
         if self.function is None:
-            return "❌ 代码里没有找到排序函数（函数名应含 sort）"
+            return f"{FAIL} 代码里没有找到排序函数（函数名应含 sort）"
         if self.run is not None and self.run.status != "ok":
-            return f"❌ {self.function} 没能跑完测试：{self.run.summary()}"
-        head = f"{'✅' if self.ok else '❌'} {self.function}：通过 {self.passed}/{self.total} 个用例"
+            return f"{FAIL} {self.function} 没能跑完测试：{self.run.summary()}"
+        head = f"{PASS if self.ok else FAIL} {self.function}：通过 {self.passed}/{self.total} 个用例"
         if not self.failures:
             return head
         first = self.failures[0]
