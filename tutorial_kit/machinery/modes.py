@@ -17,9 +17,17 @@ class Mode(str, Enum):
     RECORD = "record"
     FIXTURE = "fixture"
     """Internal to ``make record``: building a declared fixture (see fixtures.py)."""
+    CHECK = "check"
+    """Internal to ``make check-requests``: no network, requests checked, answered from a local recording."""
 
 
-MODE_NAMES_ZH = {Mode.LIVE: "实时", Mode.REPLAY: "回放", Mode.RECORD: "录制", Mode.FIXTURE: "示例生成"}
+MODE_NAMES_ZH = {
+    Mode.LIVE: "实时",
+    Mode.REPLAY: "回放",
+    Mode.RECORD: "录制",
+    Mode.FIXTURE: "示例生成",
+    Mode.CHECK: "请求检查",
+}
 
 
 def server_is_up(base_url: str, timeout: float = 0.3) -> bool:
@@ -37,9 +45,9 @@ def resolve_mode(requested: str, provider: Provider, env: Mapping[str, str]) -> 
     """``auto`` means live when the provider can answer (a key, or a running local
     server) and replay otherwise. Live and record fail early with the fix."""
     wanted = (requested or "auto").strip().lower()
-    if wanted not in {"auto", "live", "replay", "record", "fixture"}:
+    if wanted not in {"auto", "live", "replay", "record", "fixture", "check"}:
         raise KitError(f"未知的 LLM_MODE={requested!r}：可选 auto、live、replay、record。")
-    if wanted in ("replay", "fixture"):
+    if wanted in ("replay", "fixture", "check"):
         return Mode(wanted)
     has_key = provider.api_key(env) is not None
     is_local = provider.key_env is None
