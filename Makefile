@@ -24,8 +24,9 @@ $(VENV)/.site: $(VENV)/.runtime requirements-site.txt
 	@echo "已从 .env.example 创建 .env（没有密钥也能以回放模式运行全部笔记本）。"
 
 # 服务器根目录是项目根（图片与 .env 可达），打开 notebooks/；已在运行时只打印它的地址。
+# 先打印一行中文地址（有图形界面时自动打开浏览器），服务器日志写进 .cache/jupyterlab.log。
 lab: $(VENV)/.runtime .env
-	$(BIN)/python -m tutorial_kit.machinery.lab
+	@$(BIN)/python -m tutorial_kit.machinery.lab
 
 lint: $(VENV)/.test
 	$(BIN)/ruff check .

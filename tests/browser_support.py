@@ -109,3 +109,46 @@ async (root) => {
   return {count: images.length, broken};
 }
 """
+
+
+# Draws a character in the font an element really uses and compares its pixels with the font's
+# missing-glyph box (two unassigned code points draw that same box): a character no installed font
+# has, such as ✅ without a colour-emoji font, draws exactly that box, one the font has does not.
+GLYPH_SCRIPT = """
+([selector, mark]) => {
+  const element = [...document.querySelectorAll(selector)].find(e => e.textContent.includes(mark));
+  if (!element) return null;
+  const font = getComputedStyle(element).font;
+  const draw = (text) => {
+    const canvas = document.createElement('canvas');
+    canvas.width = 96; canvas.height = 64;
+    const context = canvas.getContext('2d');
+    context.font = font; context.textBaseline = 'top'; context.fillStyle = '#000';
+    context.fillText(text, 16, 16);
+    const pixels = context.getImageData(0, 0, 96, 64).data;
+    let left = 96, right = -1, bits = '';
+    for (let i = 3; i < pixels.length; i += 4) {
+      const on = pixels[i] > 64;
+      bits += on ? '1' : '0';
+      if (on) { const x = ((i - 3) / 4) % 96; left = Math.min(left, x); right = Math.max(right, x); }
+    }
+    return {bits, ink: right >= left ? right - left + 1 : 0, advance: context.measureText(text).width};
+  };
+  const glyph = draw(mark), missing = draw('\\u0378'), missingToo = draw('\\u0379');
+  return {
+    font, ink: glyph.ink, advance: glyph.advance, missingAdvance: missing.advance,
+    boxIsStable: missing.bits === missingToo.bits, isMissingBox: glyph.bits === missing.bits,
+  };
+}
+"""
+
+
+def assert_real_glyph(page: Any, selector: str, mark: str, where: str) -> None:
+    """The mark, inside the first element matching ``selector`` that shows it, renders as a glyph."""
+    found = page.evaluate(GLYPH_SCRIPT, [selector, mark])
+    assert found is not None, f"{where}: no {selector} shows {mark!r}"
+    assert found["boxIsStable"], f"{where}: the missing-glyph reference is not stable: {found}"
+    assert found["ink"] > 0 and not found["isMissingBox"], (
+        f"{where}: {mark!r} renders as the missing-glyph box in {found['font']} "
+        f"(width {found['advance']:.1f} px, the box's {found['missingAdvance']:.1f} px)"
+    )

@@ -1,14 +1,18 @@
 """JupyterLab as a learner meets it: the server ``make lab`` starts, driven in the system Chromium.
 
-One real ``jupyter lab`` (the same launcher as ``make lab``) runs in replay mode on a free
-loopback port; every lesson is opened, checked, and run in full in it.
+The project is copied as a fresh clone of this working tree would hold it (files git tracks or
+would track), and ``make lab``'s launcher runs there in replay mode on a free loopback port.
+Every lesson is opened, run in full and saved in it; afterwards every file must be byte for byte
+what it was: a learner who runs a lesson and saves it has nothing to commit and nothing to merge.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import re
+import shutil
 import socket
 import subprocess
 import sys
@@ -24,14 +28,18 @@ from browser_support import (
     BROKEN_IMAGES_SCRIPT,
     LESSONS,
     PROJECT_ROOT,
+    assert_real_glyph,
     chromium,
     expected_images,
     screenshot,
     stored_stderr_outputs,
 )
 
+from tutorial_kit.marks import FAIL, PASS
+
 START_TIMEOUT = 120
 RUN_ALL_TIMEOUT = 300
+SERVER_LOG_LINE = re.compile(r"^\[[A-Z] \d{4}-|ServerApp|LabApp|jupyter_server", re.MULTILINE)
 
 
 @dataclass
@@ -40,6 +48,10 @@ class Lab:
     token: str
     env: dict[str, str]
     port: int
+    project: Path
+    home: Path
+    files: dict[str, str]
+    """Every file of the copy and its SHA-256 before anything ran."""
 
     def api(self, path: str, method: str = "GET") -> Any:
         request = urllib.request.Request(
@@ -63,20 +75,52 @@ def _wait_until_up(lab: Lab, process: subprocess.Popen[bytes], log: Path) -> Non
     deadline = time.monotonic() + START_TIMEOUT
     while time.monotonic() < deadline:
         if process.poll() is not None:
-            pytest.fail(f"jupyter lab exited ({process.returncode}):\n{log.read_text()[-3000:]}")
+            pytest.fail(f"make lab exited ({process.returncode}):\n{log.read_text()[-3000:]}")
         try:
             lab.api("api/status")
-            return
+            if (lab.home / "make-lab.out").read_text(encoding="utf-8").strip():
+                return
         except OSError:
-            time.sleep(0.5)
-    pytest.fail(f"jupyter lab did not answer within {START_TIMEOUT} s:\n{log.read_text()[-3000:]}")
+            pass
+        time.sleep(0.5)
+    pytest.fail(f"make lab did not answer within {START_TIMEOUT} s:\n{log.read_text()[-3000:]}")
+
+
+def _fresh_copy(target: Path) -> dict[str, str]:
+    """Copy what a clone of this working tree would hold; return each file's SHA-256. The sandbox's
+    Pyodide (an ignored cache that make builds) is linked in, and .env made as make lab makes it."""
+    listed = subprocess.run(
+        ["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
+        cwd=PROJECT_ROOT,
+        capture_output=True,
+        check=False,
+    )
+    if listed.returncode != 0:
+        pytest.skip("浏览器测试跳过：不是 git 仓库，无法得到全新克隆会有的文件")
+    files: dict[str, str] = {}
+    for name in filter(None, listed.stdout.decode("utf-8").split("\0")):
+        source = PROJECT_ROOT / name
+        if not source.is_file():
+            continue  # deleted in the working tree, not yet in a commit
+        destination = target / name
+        destination.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(source, destination)
+        files[name] = hashlib.sha256(source.read_bytes()).hexdigest()
+    pyodide = PROJECT_ROOT / ".cache" / "pyodide"
+    if pyodide.is_dir():
+        (target / ".cache").mkdir(exist_ok=True)
+        (target / ".cache" / "pyodide").symlink_to(pyodide, target_is_directory=True)
+    shutil.copyfile(target / ".env.example", target / ".env")
+    return files
 
 
 @pytest.fixture(scope="module")
 def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
     home = tmp_path_factory.mktemp("lab")
+    project = home / "clone"
+    files = _fresh_copy(project)
     user_settings = home / "user-settings"
-    # The test never saves; with autosave off a run-all can never write Lab's outputs into the lessons.
+    # Lab saves only when the test says so: autosave off.
     docmanager = user_settings / "@jupyterlab" / "docmanager-extension" / "plugin.jupyterlab-settings"
     docmanager.parent.mkdir(parents=True)
     docmanager.write_text(json.dumps({"autosave": False}), encoding="utf-8")
@@ -89,24 +133,20 @@ def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
         "LLM_MODEL": "",
         "JUPYTER_RUNTIME_DIR": str(home / "runtime"),
         "JUPYTER_CONFIG_DIR": str(home / "config"),
+        # the server and its kernels import the copy's tutorial_kit, not the editable install's
+        "PYTHONPATH": str(project),
+        "TUTORIAL_LAB_LOG": str(home / "server.log"),
     }
-    lab = Lab(f"http://127.0.0.1:{port}/", token, env, port)
-    log = home / "lab.log"
+    lab = Lab(f"http://127.0.0.1:{port}/", token, env, port, project, home, files)
     command = [
-        sys.executable, "-m", "tutorial_kit.machinery.lab", f"--port={port}", "--ServerApp.port_retries=0",
-        f"--IdentityProvider.token={token}", f"--LabApp.user_settings_dir={user_settings}",
-        f"--LabApp.workspaces_dir={home / 'workspaces'}",
+        sys.executable, "-m", "tutorial_kit.machinery.lab", "--no-browser", f"--port={port}",
+        "--ServerApp.port_retries=0", f"--IdentityProvider.token={token}",
+        f"--LabApp.user_settings_dir={user_settings}", f"--LabApp.workspaces_dir={home / 'workspaces'}",
     ]  # fmt: skip
-    with log.open("wb") as out:
-        process = subprocess.Popen(
-            command,
-            cwd=PROJECT_ROOT,
-            env=env,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-        )
+    with (home / "make-lab.out").open("wb") as out, (home / "make-lab.err").open("wb") as err:
+        process = subprocess.Popen(command, cwd=project, env=env, stdout=out, stderr=err)
     try:
-        _wait_until_up(lab, process, log)
+        _wait_until_up(lab, process, home / "server.log")
         yield lab
     finally:
         process.terminate()
@@ -122,25 +162,32 @@ def browser() -> Iterator[Any]:
         yield browser
 
 
+def test_make_lab_prints_the_address_in_chinese_first_and_keeps_the_server_log_in_a_file(lab: Lab) -> None:
+    printed = (lab.home / "make-lab.out").read_text(encoding="utf-8")
+    address = f"http://127.0.0.1:{lab.port}/lab/tree/notebooks?token={lab.token}"
+    assert printed.splitlines()[0] == f"JupyterLab 已启动，在浏览器中打开：{address}", printed
+    assert str(lab.home / "server.log") in printed.splitlines()[1]
+    assert not SERVER_LOG_LINE.search(printed + (lab.home / "make-lab.err").read_text(encoding="utf-8"))
+    assert SERVER_LOG_LINE.search((lab.home / "server.log").read_text(encoding="utf-8"))
+
+
 def test_a_second_make_lab_prints_the_running_servers_address(lab: Lab) -> None:
     second = subprocess.run(
         [sys.executable, "-m", "tutorial_kit.machinery.lab"],
-        cwd=PROJECT_ROOT,
+        cwd=lab.project,
         env=lab.env,
         capture_output=True,
         text=True,
         timeout=60,
     )
     assert second.returncode == 0, second.stderr
-    assert "已经在运行" in second.stdout
-    assert f"http://127.0.0.1:{lab.port}/lab/tree/notebooks?token={lab.token}" in second.stdout
+    address = f"http://127.0.0.1:{lab.port}/lab/tree/notebooks?token={lab.token}"
+    assert second.stdout.splitlines()[0] == f"JupyterLab 已在运行（本项目），在浏览器中打开：{address}"
 
 
 def test_the_server_serves_the_project_root_with_dotfiles_but_not_tool_folders(lab: Lab) -> None:
     names = {item["name"] for item in lab.api("api/contents/")["content"]}
-    assert {"notebooks", "images", "README.md", ".env.example"} <= names
-    if (PROJECT_ROOT / ".env").exists():
-        assert ".env" in names
+    assert {"notebooks", "images", "README.md", ".env.example", ".env"} <= names
     assert not names & {".git", ".venv", ".cache", "__pycache__"}
 
 
@@ -200,6 +247,39 @@ def _run_all(page: Any) -> None:
     page.click("li[data-command='runmenu:run-all']")
 
 
+def _save(page: Any, name: str) -> None:
+    page.click(".lm-MenuBar-item:has-text('File')")
+    page.click("li[data-command='docmanager:save']")
+    page.wait_for_function(
+        "name => [...document.querySelectorAll('li.lm-TabBar-tab')]"
+        ".some(t => t.textContent.includes(name) && !t.classList.contains('jp-mod-dirty'))",
+        arg=name,
+        timeout=60_000,
+    )
+    page.wait_for_timeout(500)
+
+
+def _short(value: Any) -> str:
+    text = json.dumps(value, ensure_ascii=False)
+    return text if len(text) <= 160 else text[:160] + "…"
+
+
+def _differences(before: bytes, after: bytes) -> str:
+    """Which cells changed between the stored lesson and the one Lab saved, one line each."""
+    try:
+        old, new = json.loads(before), json.loads(after)
+    except ValueError as error:
+        return f"not JSON: {error}"
+    lines = [f"notebook {key}" for key in ("metadata", "nbformat", "nbformat_minor") if old.get(key) != new.get(key)]
+    if len(old["cells"]) != len(new["cells"]):
+        lines.append(f"{len(old['cells'])} cells stored, {len(new['cells'])} saved")
+    for number, (stored, saved) in enumerate(zip(old["cells"], new["cells"], strict=False)):
+        for key in sorted(set(stored) | set(saved)):
+            if stored.get(key) != saved.get(key):
+                lines.append(f"cell {number} {key}: {_short(stored.get(key))} → {_short(saved.get(key))}")
+    return "\n".join(lines[:12]) or "same JSON, different bytes (formatting)"
+
+
 # A folded cell (a reference answer) hides its prompt: it counts as run when its output is there.
 PROMPTS_SCRIPT = """
 cells => cells.map(cell => {
@@ -240,8 +320,9 @@ def _shut_down_kernels(lab: Lab) -> None:
 
 
 @pytest.mark.parametrize("lesson", LESSONS, ids=lambda path: path.stem)
-def test_lesson_opens_unmodified_and_runs_in_jupyterlab(lab: Lab, browser: Any, lesson: Path) -> None:
-    before = lesson.read_bytes()
+def test_lesson_opens_unmodified_runs_and_saves_byte_identical(lab: Lab, browser: Any, lesson: Path) -> None:
+    path = lab.project / "notebooks" / lesson.name
+    before = path.read_bytes()
     page = browser.new_page(viewport={"width": 1400, "height": 900})
     try:
         page.goto(lab.url(f"lab/workspaces/{lesson.stem}/tree/notebooks/{lesson.name}"))
@@ -264,8 +345,24 @@ def test_lesson_opens_unmodified_and_runs_in_jupyterlab(lab: Lab, browser: Any, 
         images = page.evaluate(BROKEN_IMAGES_SCRIPT, ".jp-NotebookPanel")
         assert images["broken"] == [], f"{lesson.name}: images that did not load: {images['broken']}"
         assert images["count"] >= expected_images(lesson)
+        if "from tutorial_kit.exercises import check" in lesson.read_text(encoding="utf-8"):
+            assert_real_glyph(page, ".jp-OutputArea-output", PASS, f"Lab {lesson.stem}")
+        shown = page.eval_on_selector_all(".jp-OutputArea-output", "els => els.map(e => e.textContent).join('')")
+        if FAIL in shown:
+            assert_real_glyph(page, ".jp-OutputArea-output", FAIL, f"Lab {lesson.stem}")
         assert _popups(page) == []
+        _save(page, lesson.name)
     finally:
         page.close()
         _shut_down_kernels(lab)
-    assert lesson.read_bytes() == before, f"{lesson.name} was written while the test ran it"
+    after = path.read_bytes()
+    assert after == before, f"{lesson.name}: Run All + save in replay changed the file:\n{_differences(before, after)}"
+
+
+def test_no_file_of_the_clone_changed_after_every_lesson_ran_and_was_saved(lab: Lab) -> None:
+    changed = [
+        name
+        for name, digest in lab.files.items()
+        if not (lab.project / name).is_file() or hashlib.sha256((lab.project / name).read_bytes()).hexdigest() != digest
+    ]
+    assert changed == [], f"files that differ from the clone after running and saving every lesson: {changed}"
