@@ -335,17 +335,127 @@ def test_forged_done_frame_cannot_pass_a_sort_check() -> None:
     assert not report.ok and report.run is not None and report.run.status == "killed"
 
 
-def test_patched_harness_can_only_claim_outputs_which_the_host_then_checks() -> None:
-    # Inside the sandbox the code controls everything, the harness included: here it makes
-    # every call "return" an empty list. The host compares with its own answers and fails it.
-    tamper = (
-        "import gc\nfor o in gc.get_objects():\n"
-        "    if isinstance(o, dict) and 'run_cases' in o:\n"
-        "        o['_json'].dumps = lambda results: '[' + ','.join(['{\"got\": []}'] * len(results)) + ']'\n"
-        "def quicksort(items):\n    return items\n"
+# Forging the outcome. The code can reach the worker's JavaScript realm, so each class of
+# forgery is tried there; the outcome has to come from a realm it cannot reach (issue 22).
+STEAL_NONCE = JS + (
+    "G.eval(\"globalThis.stolen = ''; Object.prototype.toJSON = function () {"
+    " if (typeof this.n === 'string' && !globalThis.stolen) globalThis.stolen = this.n; return this; }\")\n"
+    "import sys\nprint('x' * 20000)\nsys.stdout.flush()\n"
+    "NONCE = str(G.stolen)\n"
+    "def write_frame(text):\n"
+    "    G.Deno.stdout.writeSync(G.TextEncoder.new().encode('\\n' + text + '\\n'))\n"
+)
+IDENTITY_SORT = "def my_sort(items):\n    return items\n"
+
+
+def test_prototype_pollution_cannot_turn_an_error_into_ok() -> None:
+    code = JS + (
+        "G.eval(\"Object.prototype.toJSON = function () { if (this.k !== 'done') return this;"
+        " const copy = Object.assign({}, this); copy.status = 'ok'; copy.returncode = 0; copy.traceback = '';"
+        " return copy; }\")\n"
+        "raise ValueError('still an error')\n"
     )
-    report = check_sort_code(tamper)
-    assert not report.ok and report.failures and report.failures[0].got == []
+    result = run_python(code)
+    assert result.status == "error" and result.last_error_line == "ValueError: still an error"
+
+
+def test_a_stolen_frame_secret_cannot_end_an_endless_loop_as_ok() -> None:
+    code = STEAL_NONCE + (
+        "write_frame('{\"n\": \"' + NONCE + '\", \"k\": \"done\", \"status\": \"ok\", \"returncode\": 0}')\n"
+        "while True:\n    pass\n"
+    )
+    result = run_python(code, timeout=1.5)
+    assert result.status == "timeout"
+
+
+def test_frames_written_directly_are_not_the_runs_output_or_outcome() -> None:
+    code = STEAL_NONCE + (
+        "write_frame('{\"n\": \"' + NONCE + '\", \"k\": \"o\", \"d\": \"FORGED OUTPUT\"}')\n"
+        "write_frame('{\"n\": \"' + NONCE + '\", \"k\": \"done\", \"status\": \"ok\", \"returncode\": 0}')\n"
+        "G.eval(\"delete Object.prototype.toJSON\")\n"
+        "raise ValueError('bad')\n"
+    )
+    result = run_python(code)
+    assert result.status == "error" and "FORGED OUTPUT" not in result.stdout
+
+
+def test_patched_runner_globals_cannot_turn_an_exit_code_into_ok() -> None:
+    code = JS + (
+        "G.eval(\"RegExp.prototype.test = () => true; Array.prototype.includes = () => true;"
+        " String.prototype.endsWith = () => true; JSON.stringify = () => '{}'\")\n"
+        "import sys\nsys.exit(3)\n"
+    )
+    result = run_python(code)
+    assert (result.status, result.returncode) == ("error", 1)
+
+
+def test_the_worker_global_channel_is_not_read() -> None:
+    code = JS + "G.postMessage(['done', 'ok', 0, '', None])\nG.postMessage(['o', 'FORGED'])\nraise ValueError('bad')\n"
+    result = run_python(code)
+    assert result.status == "error" and "FORGED" not in result.stdout
+
+
+SORT_FORGERIES = {
+    "prototype pollution rewrites the results": JS
+    + "G.eval(\"Object.prototype.toJSON = function () { if (this.k !== 'done' || !this.result) return this;"
+    " const copy = Object.assign({}, this); copy.result = JSON.stringify(JSON.parse(this.result).map("
+    "r => ({got: (r.got || []).slice().sort((a, b) => a - b)}))); return copy; }\")\n",
+    "the harness's json patched (gc hunt)": (
+        "import gc, json\nreal = json.dumps\nfor o in gc.get_objects():\n"
+        "    if isinstance(o, dict) and 'run_cases' in o:\n"
+        "        o['_json'].dumps = lambda results: real([{'got': sorted(r['got'])} for r in results])\n"
+    ),
+    "builtins patched": (
+        "import builtins\nbuiltins.list = type('list', (list,), {'__new__': lambda cls, items=(): sorted(items)})\n"
+    ),
+    "list's C slots patched with ctypes": (
+        "import ctypes\n"
+        "as_mapping = ctypes.c_uint32.from_address(id(list) + 56).value\n"
+        "PROTO = ctypes.PYFUNCTYPE(ctypes.py_object, ctypes.py_object, ctypes.py_object)\n"
+        "real = PROTO(ctypes.c_uint32.from_address(as_mapping + 4).value)\n"
+        "def fake(self, index):\n    try:\n        return sorted(self)[index]\n"
+        "    except Exception:\n        return real(self, index)\n"
+        "keep = PROTO(fake)\n"
+        "ctypes.c_uint32.from_address(as_mapping + 4).value = ctypes.cast(keep, ctypes.c_void_p).value\n"
+    ),
+    "setters on Array.prototype's indices": JS
+    + "G.eval(\"for (let i = 0; i < 400; i++) Object.defineProperty(Array.prototype, i, {configurable: true,"
+    " set(v) { if (Array.isArray(v) && v[0] === 'got') v[1].sort((a, b) => a - b);"
+    " Object.defineProperty(this, i, {value: v, writable: true, enumerable: true, configurable: true}); }})\")\n",
+    "pyodide's proxies and internals patched": JS
+    + "import pyodide_js\n"
+    + "print('internals reachable:', hasattr(pyodide_js, '_module') or hasattr(pyodide_js, '_api'))\n"
+    + "G.eval('(ffi) => { for (const name of Object.getOwnPropertyNames(ffi)) { const proto = ffi[name].prototype;"
+    " for (const key of Object.getOwnPropertyNames(proto)) if (key !== \"constructor\")"
+    " try { proto[key] = () => [] } catch {} } }')(pyodide_js.ffi)\n"
+    + "pyodide_js.toPy = G.eval('() => []')\n",
+}
+
+
+def _forged_sort_done() -> str:
+    """The done frame a forger would write: every case "sorted" by the forger itself."""
+    from tutorial_kit.sort_check import sort_cases
+
+    results = [{"got": sorted(values)} for values in sort_cases().values()]
+    return (
+        "import json\nRESULT = json.dumps(" + repr(results) + ")\n"
+        "write_frame(json.dumps({'n': NONCE, 'k': 'done', 'status': 'ok', 'returncode': 0, 'result': RESULT}))\n"
+        "G.Deno.exit(0)\n"
+    )
+
+
+SORT_FORGERIES["stolen secret, then a done frame with sorted results"] = (
+    STEAL_NONCE + "G.eval(\"delete Object.prototype.toJSON\")\n" + _forged_sort_done()
+)
+
+
+@pytest.mark.parametrize("forgery", list(SORT_FORGERIES), ids=list(SORT_FORGERIES))
+def test_an_identity_sort_never_passes_however_it_forges(forgery: str) -> None:
+    report = check_sort_code(SORT_FORGERIES[forgery] + IDENTITY_SORT)
+    assert not report.ok and report.passed < report.total, report.summary()
+    assert report.run is not None and "internals reachable: True" not in report.run.stdout
+    if report.run.status == "ok":  # the forgery ran to its end: the host read the real outputs
+        assert report.failures[0].got == report.failures[0].given
 
 
 def test_a_run_after_a_killed_one_starts_clean() -> None:

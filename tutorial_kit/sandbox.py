@@ -8,7 +8,9 @@ the next one is started in the background as soon as a run begins, so a run rare
 The host (this module) decides the outcome: it kills the process at the wall-clock limit
 or when its resident memory passes the cap, bounds how much output it keeps, and takes the
 status only from how the process ended and from the runner's own frames, which carry a
-per-run secret the code never sees. Nothing the code prints can change the status.
+per-run secret the code never sees: Pyodide runs in a Web Worker, a JavaScript realm of its
+own, and the secret and the frames stay in the runner's realm, which the code cannot reach
+(sandbox_runner/runner.mjs). Nothing the code prints or rewrites can change the status.
 """
 
 from __future__ import annotations
@@ -276,5 +278,5 @@ def call_on_cases(
 ) -> RunResult:
     """Load ``code`` as a module (its ``__main__`` block does not run) and call ``function``
     on a copy of each case; ``result`` holds the outputs as JSON, one entry per case."""
-    return _run({"code": code, "call": {"name": function, "cases": json.dumps(cases)}}, timeout, memory_mb)
+    return _run({"code": code, "call": {"name": function, "cases": cases}}, timeout, memory_mb)
 

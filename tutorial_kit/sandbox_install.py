@@ -20,6 +20,8 @@ ROOT = Path(__file__).resolve().parents[1]
 CACHE = ROOT / ".cache" / "pyodide"
 PYODIDE_DIR = CACHE / "node_modules" / "pyodide"
 RUNNER = Path(__file__).with_name("sandbox_runner") / "runner.mjs"
+INTERPRETER = RUNNER.with_name("interpreter.mjs")
+"""The worker runner.mjs starts for the code's own realm (readable: its source is public)."""
 NOT_INSTALLED = "沙箱运行环境（Pyodide）还没有安装：请在仓库根目录运行 make lab 或 make test（需要 npm）。"
 
 
@@ -44,8 +46,8 @@ def deno_environment() -> dict[str, str]:
 
 
 def deno_command(mode: str, snapshot: Path, *, v8_flags: tuple[str, ...] = (), write: Path | None = None) -> list[str]:
-    """The Deno command line: read access to Pyodide and its snapshot, nothing else
-    (``write`` only when building the snapshot)."""
+    """The Deno command line: read access to Pyodide, its snapshot and the worker's source,
+    nothing else (``write`` only when building the snapshot)."""
     return [
         find_deno_bin(),
         "run",
@@ -53,7 +55,7 @@ def deno_command(mode: str, snapshot: Path, *, v8_flags: tuple[str, ...] = (), w
         "--no-prompt",
         "--no-lock",
         "--no-remote",
-        f"--allow-read={PYODIDE_DIR},{snapshot}",
+        f"--allow-read={PYODIDE_DIR},{snapshot},{INTERPRETER}",
         *([f"--allow-write={write}"] if write else []),
         *([f"--v8-flags={','.join(v8_flags)}"] if v8_flags else []),
         str(RUNNER),

@@ -1,16 +1,20 @@
 // One untrusted Python program in a fresh Pyodide interpreter, then exit.
 //
-// Started by tutorial_kit/sandbox.py as a single-use worker: it loads Pyodide from a memory
-// snapshot, says "ready", reads one request from stdin, runs it and reports on stdout in
-// frames (one JSON object per line, each carrying the host's per-run nonce). Everything the
-// code prints travels inside frames, so printed text can never look like a frame of ours.
+// Started by tutorial_kit/sandbox.py as a single-use process: it starts interpreter.mjs in a
+// Web Worker (which loads Pyodide from a memory snapshot), says "ready", reads one request
+// from stdin, hands the code to the worker and reports on stdout in frames (one JSON object
+// per line, each carrying the host's per-run nonce).
+//
+// Two realms. Python in Pyodide reaches the worker's JavaScript through the FFI, so the
+// worker is as untrusted as the code. This file's realm is the one the code cannot reach:
+// the nonce never leaves it, the frames are built and written only here, and the worker's
+// reports arrive over a private MessagePort as plain data that is checked before use (a
+// status the host imposes, such as timeout or killed, can never come from the worker).
 // Deno runs this with read access to the Pyodide package only: no writes, network,
 // environment, subprocesses or FFI. The host enforces time, memory and output limits.
 //
 // Usage: runner.mjs run <pyodide dir> <snapshot file> | runner.mjs snapshot <pyodide dir> <snapshot file>
 
-// The untrusted code can reach this JavaScript realm (through pyodide's FFI), so every
-// function used after it ran is captured now, before it can be replaced.
 const writeStdout = Deno.stdout.writeSync.bind(Deno.stdout);
 const readStdin = Deno.stdin.readSync.bind(Deno.stdin);
 const exit = Deno.exit;
@@ -18,21 +22,16 @@ const stringify = JSON.stringify;
 const parse = JSON.parse;
 const encoder = new TextEncoder();
 const encode = encoder.encode.bind(encoder);
-const subarray = Function.prototype.call.bind(Uint8Array.prototype.subarray);
-const setBytes = Function.prototype.call.bind(Uint8Array.prototype.set);
-const max = Math.max;
-const sliceText = Function.prototype.call.bind(String.prototype.slice);
 
 const TRACEBACK_LIMIT = 8_000;
-const RESULT_LIMIT = 1_000_000;
-
-const FORWARD_LIMIT = 1_000_000; // bytes per stream; the host keeps far less
-const FRAME_CHUNK = 16_384;
+const RESULT_LIMIT = 1_000_000; // characters of the behaviour check's outputs, as JSON
+const FORWARD_LIMIT = 1_000_000; // characters per stream; the host keeps far less
+const WORKER_STATUSES = ["ok", "syntax_error", "error", "memory"]; // what the code's realm may report
 
 function send(frame) {
   const bytes = encode("\n" + stringify(frame) + "\n");
   let offset = 0;
-  while (offset < bytes.length) offset += writeStdout(subarray(bytes, offset));
+  while (offset < bytes.length) offset += writeStdout(bytes.subarray(offset));
 }
 
 function readRequest() {
@@ -56,142 +55,86 @@ function readRequest() {
 }
 
 const [mode, indexURL, snapshotPath] = Deno.args;
-const { loadPyodide } = await import(new URL("pyodide.mjs", "file://" + indexURL + "/").href);
 
 if (mode === "snapshot") {
+  const { loadPyodide } = await import(new URL("pyodide.mjs", "file://" + indexURL + "/").href);
   const pyodide = await loadPyodide({ indexURL: indexURL + "/", jsglobals: {}, _makeSnapshot: true });
   Deno.writeFileSync(snapshotPath, pyodide.makeMemorySnapshot());
   exit(0);
 }
 
-const pyodide = await loadPyodide({
-  indexURL: indexURL + "/",
-  jsglobals: {},
-  _loadSnapshot: Deno.readFileSync(snapshotPath),
-});
-const builtins = pyodide.pyimport("builtins");
-const compile = builtins.compile;
-const execute = builtins.exec;
-const newDict = builtins.dict;
-
-// Behaviour checks: call the function on every case, return its outputs (never a verdict;
-// the host compares them with answers it computed itself).
-const harness = newDict();
-pyodide.runPython(
-  `
-import json as _json
-
-def run_cases(function, cases_json):
-    results = []
-    for case in _json.loads(cases_json):
-        argument = list(case)
-        try:
-            returned = function(argument)
-            got = argument if returned is None else list(returned)
-            results.append({"got": got})
-        except Exception as error:
-            results.append({"error": type(error).__name__ + ": " + str(error)[:200]})
-    return _json.dumps(results)
-`,
-  { globals: harness },
-);
-const runCases = harness.get("run_cases");
-
-send({ k: "ready" });
-const request = readRequest();
-const nonce = String(request.nonce);
-const source = String(request.code);
-const callName = request.call ? String(request.call.name) : null;
-const callCases = request.call ? String(request.call.cases) : null;
-
-const now = performance.now.bind(performance);
-const flushers = [];
-
-// Output is batched into frames of up to FRAME_CHUNK bytes (flushed at least every 100 ms),
-// so a flood of tiny prints costs the pipe about what the text itself weighs.
-function forwarder(kind) {
-  const decoder = new TextDecoder();
-  const decode = decoder.decode.bind(decoder);
-  const buffer = new Uint8Array(FRAME_CHUNK);
-  let buffered = 0;
-  let forwarded = 0;
-  let lastFlush = now();
-  function flush() {
-    if (buffered > 0) send({ n: nonce, k: kind, d: decode(subarray(buffer, 0, buffered), { stream: true }) });
-    buffered = 0;
-    lastFlush = now();
-  }
-  flushers.push(flush);
-  return {
-    write(bytes) {
-      const room = FORWARD_LIMIT - forwarded;
-      const kept = bytes.length > room ? subarray(bytes, 0, max(room, 0)) : bytes;
-      forwarded += kept.length;
-      for (let start = 0; start < kept.length; ) {
-        const piece = subarray(kept, start, start + (FRAME_CHUNK - buffered));
-        setBytes(buffer, piece, buffered);
-        buffered += piece.length;
-        start += piece.length;
-        if (buffered === FRAME_CHUNK) flush();
+/** The behaviour check's outputs as JSON text, keeping only numbers and short strings. */
+function checkedResult(value) {
+  if (!Array.isArray(value)) return null;
+  const entries = [];
+  for (const entry of value) {
+    if (!Array.isArray(entry) || entry.length !== 2) return null;
+    const [kind, payload] = entry;
+    if (kind === "error" && typeof payload === "string") entries.push({ error: payload.slice(0, 300) });
+    else if (kind === "got" && Array.isArray(payload)) {
+      const got = [];
+      for (const item of payload) {
+        if (typeof item === "number" && Number.isFinite(item)) got.push(item);
+        else if (typeof item === "string") got.push(item.slice(0, 120));
+        else got.push(String(item));
       }
-      if (now() - lastFlush > 100) flush();
-      return bytes.length;
-    },
-  };
-}
-pyodide.setStdout(forwarder("o"));
-pyodide.setStderr(forwarder("e"));
-const [flushStdout, flushStderr] = flushers;
-pyodide.setStdin({ error: true });
-
-function failure(error) {
-  const type = error && typeof error.type === "string" ? error.type : "";
-  let text = error && typeof error.message === "string" ? error.message : String(error);
-  if (text.length > TRACEBACK_LIMIT) text = sliceText(text, 0, 2_000) + "\n…\n" + sliceText(text, -4_000);
-  return { type, text };
-}
-
-send({ n: nonce, k: "start" });
-let status = "ok";
-let returncode = 0;
-let traceback = "";
-let result = null;
-let compiled = null;
-try {
-  compiled = compile(source, "main.py", "exec");
-} catch (error) {
-  const { type, text } = failure(error);
-  status = ["SyntaxError", "IndentationError", "TabError"].includes(type) ? "syntax_error" : "error";
-  returncode = null;
-  traceback = text;
-}
-if (compiled !== null) {
-  const namespace = newDict();
-  namespace.set("__name__", callName === null ? "__main__" : "candidate");
-  try {
-    execute(compiled, namespace);
-    if (callName !== null) {
-      const fn = namespace.get(callName);
-      if (fn === undefined) throw new Error(`NameError: name '${callName}' is not defined`);
-      result = String(runCases(fn, callCases));
-      if (result.length > RESULT_LIMIT) throw new Error("ValueError: the function's outputs are too large to report");
-    }
-  } catch (error) {
-    const { type, text } = failure(error);
-    if (type === "SystemExit") {
-      // The exit code is the code's own claim about itself; it can only choose ok or error.
-      const cleanExit = /SystemExit(: (0|None))?\s*$/;
-      returncode = cleanExit.test(text) ? 0 : 1;
-      status = returncode === 0 ? "ok" : "error";
-      traceback = returncode === 0 ? "" : text;
-    } else {
-      status = type === "MemoryError" ? "memory" : "error";
-      returncode = 1;
-      traceback = text;
-    }
+      entries.push({ got });
+    } else return null;
   }
+  const text = stringify(entries);
+  return text.length > RESULT_LIMIT ? null : text;
 }
-flushStdout();
-flushStderr();
-send({ n: nonce, k: "done", status, returncode, traceback, result });
-exit(0);
+
+const channel = new MessageChannel();
+const port = channel.port1;
+const worker = new Worker(new URL("interpreter.mjs", import.meta.url).href, { type: "module" });
+worker.onmessage = () => {}; // the code can post on the worker's global channel: never read
+worker.onerror = (event) => {
+  // The worker died (its own error, or the code broke it): no done frame, so the host
+  // reports "killed" with this line.
+  event.preventDefault();
+  Deno.stderr.writeSync(encode(`worker failed: ${String(event.message).slice(0, 500)}\n`));
+  exit(1);
+};
+worker.postMessage({ port: channel.port2, indexURL, snapshotPath }, [channel.port2]);
+
+let nonce = null;
+const forwarded = { o: 0, e: 0 };
+
+port.onmessage = (event) => {
+  const message = event.data;
+  if (!Array.isArray(message)) return;
+  const kind = message[0];
+  if (kind === "loaded" && nonce === null) {
+    send({ k: "ready" });
+    const request = readRequest();
+    nonce = String(request.nonce);
+    const call = request.call
+      ? { name: String(request.call.name), cases: request.call.cases.map((c) => c.map(Number)) }
+      : null;
+    send({ n: nonce, k: "start" });
+    port.postMessage({ code: String(request.code), call });
+  } else if ((kind === "o" || kind === "e") && nonce !== null && typeof message[1] === "string") {
+    const room = FORWARD_LIMIT - forwarded[kind];
+    if (room <= 0) return;
+    const text = message[1].length > room ? message[1].slice(0, room) : message[1];
+    forwarded[kind] += text.length;
+    send({ n: nonce, k: kind, d: text });
+  } else if (kind === "done" && nonce !== null) {
+    const [, status, returncode, traceback, result] = message;
+    const done = {
+      n: nonce,
+      k: "done",
+      status: WORKER_STATUSES.includes(status) ? status : "error",
+      returncode: Number.isInteger(returncode) ? returncode : null,
+      traceback: typeof traceback === "string" ? traceback.slice(-TRACEBACK_LIMIT) : "",
+      result: result === null ? null : checkedResult(result),
+    };
+    if (result !== null && done.result === null) {
+      done.status = "error";
+      done.traceback += "\nValueError: the function's outputs are too large or malformed to report";
+    }
+    send(done);
+    exit(0);
+  }
+};
