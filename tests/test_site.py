@@ -150,3 +150,119 @@ def test_search_finds_a_chinese_word(served: str, browser: Any) -> None:
     expected = [lesson.stem for lesson in LESSONS if SEARCH_WORD in lesson.read_text(encoding="utf-8")]
     assert expected, f"no lesson mentions {SEARCH_WORD}; pick another word"
     assert {stem for stem in expected if any(stem in href for href in found)} == set(expected)
+
+
+# Stored outputs are data (issue 22). Each vector below would run script if the site rendered it
+# as the notebook format allows; every one reports itself by fetching /pwned-<name> or setting a flag.
+def _beacon(name: str) -> str:
+    return f"fetch('/pwned-{name}');window.__pwned=(window.__pwned||[]).concat('{name}')"
+
+
+HOSTILE_OUTPUTS: dict[str, dict[str, Any]] = {
+    "html-script": {"output_type": "display_data", "metadata": {},
+                    "data": {"text/html": f"<script>{_beacon('html-script')}</script>", "text/plain": "<HTML>"}},
+    "html-img": {"output_type": "display_data", "metadata": {},
+                 "data": {"text/html": f'<img src="x" onerror="{_beacon("html-img")}">'}},
+    "markdown": {"output_type": "execute_result", "execution_count": 1, "metadata": {},
+                 "data": {"text/markdown": f'**bold** <img src="y" onerror="{_beacon("markdown")}">'}},
+    "javascript": {"output_type": "display_data", "metadata": {},
+                   "data": {"application/javascript": _beacon("javascript")}},
+    "svg": {"output_type": "display_data", "metadata": {},
+            "data": {"image/svg+xml": f'<svg xmlns="http://www.w3.org/2000/svg" onload="{_beacon("svg")}"></svg>'}},
+    "fake-png": {"output_type": "display_data", "metadata": {},
+                 "data": {"image/png": "PHNjcmlwdD5hbGVydCgxKTwvc2NyaXB0Pg==", "text/plain": "<Figure>"}},
+    "stream": {"output_type": "stream", "name": "stdout", "text": f"<script>{_beacon('stream')}</script>\n"},
+    "error": {"output_type": "error", "ename": "E", "evalue": "<script>x</script>",
+              "traceback": [f"<img src=z onerror=\"{_beacon('error')}\">"]},
+}  # fmt: skip
+HOSTILE_SERVER = (
+    f'llama.cpp` <img src=s onerror="{_beacon("server")}"> `x\n\n'
+    f"```{{raw}} html\n<script>{_beacon('server-raw')}</script>\n```"
+)
+HOSTILE_MODEL = f"m` <script>{_beacon('model')}</script>"
+HOSTILE_DOCS = f"javascript:{_beacon('docs')}"
+
+
+@pytest.fixture(scope="module")
+def hostile_site(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    import nbformat
+
+    root = tmp_path_factory.mktemp("hostile")
+    lessons = root / "notebooks"
+    lessons.mkdir()
+    notebook = nbformat.v4.new_notebook(
+        metadata={"kernelspec": {"name": "python3", "display_name": "Python 3"}, "language_info": {"name": "python"}}
+    )
+    notebook.cells.append(nbformat.v4.new_markdown_cell("# 99 恶意输出"))
+    for name, output in HOSTILE_OUTPUTS.items():
+        cell = nbformat.v4.new_code_cell(f"# {name}")
+        cell.outputs = [nbformat.from_dict(output)]
+        notebook.cells.append(cell)
+    nbformat.write(notebook, lessons / "99_hostile.ipynb")
+    models = {"chat": HOSTILE_MODEL, "vision": None, "code": "c", "reasoning": None, "embedding": None}
+    data = {"cassettes": {
+        "local/99_hostile.yaml": {"provider": "local", "notebook": "99_hostile", "origin": "recorded",
+                                  "recorded_on": "2026-01-01", "server": HOSTILE_SERVER, "models": models},
+        "zhipu/99_hostile.yaml": {"provider": "zhipu", "notebook": "99_hostile", "origin": "fixture",
+                                  "docs_url": HOSTILE_DOCS, "models": models},
+    }}  # fmt: skip
+    patch = pytest.MonkeyPatch()
+    patch.setattr(site_build, "NOTEBOOK_DIR", lessons)
+    patch.setattr(site_build.manifest, "load", lambda *args, **kwargs: data)
+    try:
+        assert site_build.build(output=root / "html", staging=root / "src") == 0
+    finally:
+        patch.undo()
+    return root / "html"
+
+
+def test_no_stored_output_or_manifest_field_runs_script_on_the_site(hostile_site: Path, browser: Any) -> None:
+    server = http.server.ThreadingHTTPServer(
+        ("127.0.0.1", 0), functools.partial(_QuietHandler, directory=str(hostile_site))
+    )
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    requested: list[str] = []
+    page = browser.new_page()
+    page.on("request", lambda request: requested.append(request.url))
+    page.on("dialog", lambda dialog: requested.append("dialog " + dialog.message))
+    try:
+        base = f"http://127.0.0.1:{server.server_address[1]}/"
+        page.goto(base + "notebooks/99_hostile.html", wait_until="load")
+        for link in page.query_selector_all("a[href^='javascript:']"):
+            requested.append("javascript link " + (link.get_attribute("href") or ""))
+        page.wait_for_timeout(500)
+        ran = page.evaluate("window.__pwned || []")
+        text = page.inner_text("main")
+    finally:
+        page.close()
+        server.shutdown()
+    beacons = [url for url in requested if "pwned" in url or url.startswith(("dialog", "javascript"))]
+    assert (ran, beacons) == ([], []), f"script ran: {ran} {beacons}"
+    for name in ("html-img", "markdown", "javascript", "svg", "stream"):  # no text/plain: their source is shown
+        assert f"pwned-{name}" in text, name
+    assert "llama.cpp" in text and HOSTILE_MODEL.split("`")[0] in text
+
+
+def test_stored_outputs_are_staged_as_text_or_a_real_png_only() -> None:
+    """Without a browser too: what the site is given holds nothing it would render as markup."""
+    import nbformat
+
+    staged = [site_build.inert_output(nbformat.from_dict(output)) for output in HOSTILE_OUTPUTS.values()]
+    for output in staged:
+        assert set(output.get("data", {})) <= {"text/plain"}, output
+    png = "iVBORw0KGgo=" + "A" * 8  # the PNG signature, base64
+    kept = site_build.inert_output(nbformat.from_dict(
+        {"output_type": "display_data", "metadata": {}, "data": {"image/png": png, "text/plain": "<Figure>"}}
+    ))  # fmt: skip
+    assert set(kept.data) == {"image/png", "text/plain"}
+    note = site_build.provenance_markdown("99_hostile", {"cassettes": {
+        "a": {"provider": "local", "notebook": "99_hostile", "origin": "recorded", "server": HOSTILE_SERVER,
+              "recorded_on": "2026-01-01", "models": {"chat": HOSTILE_MODEL}},
+        "b": {"provider": "zhipu", "notebook": "99_hostile", "origin": "fixture", "docs_url": HOSTILE_DOCS},
+    }})  # fmt: skip
+    from markdown_it import MarkdownIt
+
+    body = note.split("\n", 3)[3].rsplit("\n", 1)[0]  # inside the admonition's fence
+    html = MarkdownIt("commonmark").render(body)
+    assert not re.search(r"<(script|img|svg|pre)|href=\"javascript", html), html
+    assert "llama.cpp` &lt;img" in html and len(note) < 2_000

@@ -8,6 +8,9 @@ are errors, so a broken image or link fails the build.
 from __future__ import annotations
 
 import argparse
+import base64
+import binascii
+import re
 import shutil
 import sys
 from pathlib import Path
@@ -24,20 +27,52 @@ STAGING_DIR = PROJECT_ROOT / "build" / "site-src"
 OUTPUT_DIR = PROJECT_ROOT / "build" / "site"
 HIDDEN_SOURCE_TAG = "hide-input"
 PROVENANCE_CLASS = "lesson-provenance"
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+TEXT_MIME_TYPES = ("text/plain", "text/markdown", "text/html", "text/latex", "application/javascript", "image/svg+xml")
+"""Output data shown as text when no text/plain repr exists, in this order: never rendered."""
+NOTEBOOK_METADATA_KEPT = ("kernelspec", "language_info")
+FIELD_LIMIT = 300
+"""Characters of one manifest field shown on the site (the longest real server description has 183)."""
 
 
 def lesson_paths() -> list[Path]:
     return sorted(NOTEBOOK_DIR.glob("[0-9][0-9]_*.ipynb"))
 
 
+def _one_line(value: object) -> str:
+    """A manifest value as one bounded line: control characters and line breaks become spaces."""
+    text = " ".join("".join(c if c.isprintable() else " " for c in str(value)).split())
+    return text if len(text) <= FIELD_LIMIT else text[: FIELD_LIMIT - 1] + "…"
+
+
+def _inert(value: object) -> str:
+    """Markdown that shows ``value`` as plain text: every ASCII punctuation mark is escaped, so
+    no backtick, bracket, brace or angle bracket in it can start code, a link, a role or HTML."""
+    return re.sub(r"([!-/:-@\[-`{-~])", r"\\\1", _one_line(value))
+
+
+def _code(value: object) -> str:
+    """An inline code span that holds ``value`` literally, whatever backticks it contains."""
+    text = _one_line(value)
+    fence = "`" * (max((len(run) for run in re.findall(r"`+", text)), default=0) + 1)
+    return f"{fence} {text} {fence}"
+
+
+def _link(url: object) -> str:
+    """An https address as a link; anything else (javascript:, data:, spaces) as text."""
+    text = _one_line(url)
+    return f"<{text}>" if re.fullmatch(r"https://[^\s<>`\\\"']+", text) else _inert(text)
+
+
 def _describe(entry: dict[str, Any]) -> str:
     models = entry.get("models") or {}
+    provider = _inert(entry.get("provider", "未知"))
     if entry.get("origin") == "fixture":
-        docs = entry.get("docs_url", "")
-        return f"- **{entry['provider']}**：示例数据（按文档格式编写的响应，请求由笔记本真实发出；文档 <{docs}>）"
+        docs = _link(entry.get("docs_url", ""))
+        return f"- **{provider}**：示例数据（按文档格式编写的响应，请求由笔记本真实发出；文档 {docs}）"
     return (
-        f"- **{entry['provider']}**：{entry.get('recorded_on', '日期未知')} 录制，"
-        f"服务器 {entry.get('server', '未知')}，模型 `{models.get('chat', '未知')}`"
+        f"- **{provider}**：{_inert(entry.get('recorded_on', '日期未知'))} 录制，"
+        f"服务器 {_inert(entry.get('server', '未知'))}，模型 {_code(models.get('chat', '未知'))}"
     )
 
 
@@ -55,9 +90,55 @@ def provenance_markdown(notebook: str, data: dict[str, Any]) -> str:
     return f"````{{admonition}} 录制来源与自己运行\n:class: {PROVENANCE_CLASS}\n\n{origin}\n\n{run_yourself}\n````"
 
 
+def _is_png(encoded: object) -> bool:
+    if not isinstance(encoded, str):
+        return False
+    try:
+        return base64.b64decode(encoded, validate=False)[:8] == PNG_SIGNATURE
+    except (binascii.Error, ValueError):
+        return False
+
+
+def _as_text(value: object) -> str:
+    return "".join(value) if isinstance(value, list) else str(value)
+
+
+def inert_output(output: nbformat.NotebookNode) -> nbformat.NotebookNode:
+    """A stored output as the site may show it. Outputs are data, not page content: text is
+    shown as text, and the only thing rendered is a PNG image (what the lessons' own plots
+    are); HTML, Markdown, JavaScript, SVG and widget outputs appear as their source text."""
+    kind = output.get("output_type")
+    if kind == "stream":
+        text = _as_text(output.get("text", ""))
+        return nbformat.v4.new_output("stream", name=output.get("name", "stdout"), text=text)
+    if kind == "error":
+        return nbformat.v4.new_output(
+            "error",
+            ename=_as_text(output.get("ename", "")),
+            evalue=_as_text(output.get("evalue", "")),
+            traceback=[_as_text(line) for line in output.get("traceback", [])],
+        )
+    data = output.get("data", {}) if isinstance(output.get("data"), dict) else {}
+    shown: dict[str, str] = {}
+    if _is_png(data.get("image/png")):
+        shown["image/png"] = data["image/png"]
+    textual = next((data[mime] for mime in TEXT_MIME_TYPES if mime in data), None)
+    shown["text/plain"] = _as_text(textual) if textual is not None else f"<{' / '.join(sorted(data)) or kind}>"
+    if kind == "execute_result":
+        return nbformat.v4.new_output("execute_result", data=shown, execution_count=output.get("execution_count"))
+    return nbformat.v4.new_output("display_data", data=shown)
+
+
 def staged_notebook(path: Path, data: dict[str, Any]) -> nbformat.NotebookNode:
     notebook = nbformat.read(path, as_version=4)
-    for cell in notebook.cells:
+    notebook.metadata = nbformat.from_dict({k: v for k, v in notebook.metadata.items() if k in NOTEBOOK_METADATA_KEPT})
+    for index, cell in enumerate(notebook.cells):
+        if cell.cell_type == "raw":  # raw cells can carry HTML for the site: show their text instead
+            fence = "`" * max(3, max((len(run) for run in re.findall(r"`+", cell.source)), default=0) + 1)
+            notebook.cells[index] = cell = nbformat.v4.new_markdown_cell(f"{fence}text\n{cell.source}\n{fence}")
+        cell.get("metadata", {}).pop("mystnb", None)  # per-cell render settings (mime priorities)
+        if cell.cell_type == "code":
+            cell.outputs = [inert_output(output) for output in cell.get("outputs", [])]
         # A reference answer folded away in JupyterLab is folded on the site too.
         if cell.get("metadata", {}).get("jupyter", {}).get("source_hidden"):
             tags = cell.metadata.setdefault("tags", [])
