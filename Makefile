@@ -6,7 +6,7 @@ SERVER_VENV := .venv-server
 NB ?=
 PROVIDER ?= local
 
-.PHONY: lab test site lint record rehearse serve-local stop-local check-local check-models bench-room bench clean
+.PHONY: lab test site lint record rehearse serve-local stop-local check-local check-models check-requests bench-room bench clean
 
 # Installing is done by tutorial_kit/machinery/environment.py (uv, bootstrapped into the venv; pip where uv
 # cannot be had), so make and `python -m tutorial_kit` (no make, e.g. Windows) install the same way.
@@ -65,6 +65,13 @@ check-local: $(VENV)/.runtime
 # 用你的密钥列出各服务商的模型，报告登记表里不在列表中或已公布下线日期的默认模型（不属于 make test）。
 check-models: $(VENV)/.runtime
 	$(BIN)/python -m tutorial_kit.machinery.check_models
+
+# 不联网、不用密钥：把每课（或 NB 所列）当作选了该服务商来运行，按 request_rules.yaml 检查发给它的每个请求，
+# 回答取自本课的本地录制；打印违反规则与文档未定的点，有违反时退出码为 1。不写 PROVIDER 时检查三家云服务商。
+# make check-requests PROVIDER=openai|dashscope|zhipu [NB="04_chat_completions 07_tool_calling"]
+check-requests: $(VENV)/.test
+	$(BIN)/python -m tutorial_kit.machinery.check_requests \
+		--provider $(if $(filter command line environment,$(origin PROVIDER)),$(PROVIDER),all) $(foreach n,$(NB),--notebook $(n))
 
 # 教室压力测试：1/4/8/16 个并发学员各自流式对话（只连回环地址）。
 bench-room: $(VENV)/.runtime

@@ -15,6 +15,7 @@ its violations are listed as such and do not fail the check.
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import os
 import sys
@@ -30,16 +31,23 @@ from nbclient import NotebookClient
 
 from ..errors import KitError
 from ..providers import get_provider
-from .executor import strip_ansi
+from .executor import QUIET_KERNEL, strip_ansi
 from .record import notebook_paths
+from .recording import CASSETTE_DIR, PROJECT_ROOT
 from .request_check import LOG_ENV
-from .request_rules import Finding, check_request, rules, summary
+from .request_rules import RULES_PATH, Finding, check_request, provider_for_host, rules, summary
 
 CLOUD_PROVIDERS = ("dashscope", "openai", "zhipu")
 EXPECTED_TAG = "expect-refusal"
 CELL_TIMEOUT = 300
 # Keys and settings a learner's shell or .env may hold must not change what is checked.
 CLEARED = ("LLM_MODEL", "DASHSCOPE_BASE_URL", "OPENAI_BASE_URL", "ZHIPUAI_BASE_URL", "LOCAL_BASE_URL")
+CACHE_DIR = PROJECT_ROOT / ".cache" / "check-requests"
+KIT_DIR = PROJECT_ROOT / "tutorial_kit"
+KEY_OWNERS = {"DASHSCOPE_API_KEY": "dashscope", "OPENAI_API_KEY": "openai", "ZHIPUAI_API_KEY": "zhipu",
+              "ZAI_API_KEY": "zhipu"}  # fmt: skip
+"""Which provider each key variable belongs to: a key seen in a request to another host is a leak."""
+KEY_VARIABLE = {"dashscope": "DASHSCOPE_API_KEY", "openai": "OPENAI_API_KEY", "zhipu": "ZHIPUAI_API_KEY"}
 
 
 @dataclass(frozen=True)
@@ -61,6 +69,32 @@ class LessonRun:
     requests: list[dict[str, Any]] = field(default_factory=list)
     stopped: list[tuple[int | None, str]] = field(default_factory=list)
     """(cell, one-line error) for cells that raised while driven."""
+    cached: bool = False
+
+    def leaks(self) -> list[str]:
+        """Requests that carry a key variable's value to a host of another provider (or to none)."""
+        found = []
+        for request in self.requests:
+            host = provider_for_host(request["url"].split("/")[2]) if "://" in request["url"] else None
+            for name in request.get("keys_in_headers", []):
+                owner = KEY_OWNERS.get(name)
+                if owner is not None and owner != host:
+                    found.append(f"{self.lesson} [{request.get('cell')}] 把 {name} 发给了 {request['url']}")
+        return found
+
+
+def _cache_key(path: Path, chosen: str, env: dict[str, str]) -> str:
+    """Everything a lesson's requests depend on: its code, the rules, the kit, the recordings it answers from."""
+    digest = hashlib.sha256()
+    notebook = nbformat.read(path, as_version=4)
+    for cell in notebook.cells:
+        if cell.cell_type == "code":
+            digest.update(cell.source.encode() + json.dumps(cell.metadata.get("tags", [])).encode())
+    files = [RULES_PATH, *sorted(KIT_DIR.rglob("*.py")), *sorted(CASSETTE_DIR.glob(f"*/{path.stem}.yaml"))]
+    for file in files:
+        digest.update(file.name.encode() + file.read_bytes())
+    digest.update(json.dumps([chosen, sorted(env.items())]).encode())
+    return digest.hexdigest()
 
 
 def _tags(notebook: nbformat.NotebookNode) -> dict[int, list[str]]:
@@ -69,15 +103,33 @@ def _tags(notebook: nbformat.NotebookNode) -> dict[int, list[str]]:
     return {number: list(cell.metadata.get("tags", [])) for number, cell in enumerate(code, start=1)}
 
 
-def drive(path: Path, chosen: str, log_dir: Path, extra_env: dict[str, str] | None = None) -> LessonRun:
-    """Run one lesson in check mode in a fresh kernel; every cell runs even after an error."""
+def drive(
+    path: Path, chosen: str, log_dir: Path, extra_env: dict[str, str] | None = None, use_cache: bool = True
+) -> LessonRun:
+    """Run one lesson in check mode in a fresh kernel; every cell runs even after an error. A lesson
+    whose code, recordings, rules and kit are unchanged since a run without errors is read from
+    .cache/check-requests/ instead (the requests it sent are what is cached; findings are recomputed)."""
+    key = _cache_key(path, chosen, extra_env or {})
+    cached = CACHE_DIR / chosen / f"{path.stem}.json"
+    if use_cache and cached.is_file():
+        stored = json.loads(cached.read_text(encoding="utf-8"))
+        if stored.get("key") == key:
+            return LessonRun(path.stem, chosen, stored["requests"], [], cached=True)
+    run = _drive(path, chosen, log_dir, extra_env)
+    if use_cache and not run.stopped:
+        cached.parent.mkdir(parents=True, exist_ok=True)
+        cached.write_text(json.dumps({"key": key, "requests": run.requests}, ensure_ascii=False), encoding="utf-8")
+    return run
+
+
+def _drive(path: Path, chosen: str, log_dir: Path, extra_env: dict[str, str] | None) -> LessonRun:
     notebook = nbformat.read(path, as_version=4)
     log = log_dir / f"{path.stem}-{chosen}.jsonl"
     log.unlink(missing_ok=True)
     env = {name: value for name, value in os.environ.items() if name not in CLEARED}
     env.update({"LLM_PROVIDER": chosen, "LLM_MODE": "check", LOG_ENV: str(log), **(extra_env or {})})
     client = NotebookClient(
-        notebook, timeout=CELL_TIMEOUT, kernel_name="python3", allow_errors=True,
+        notebook, timeout=CELL_TIMEOUT, kernel_name="python3", allow_errors=True, extra_arguments=QUIET_KERNEL,
         resources={"metadata": {"path": str(path.parent)}},
     )  # fmt: skip
     client.execute(env=env)
@@ -158,6 +210,9 @@ def report(runs: list[LessonRun]) -> tuple[str, int]:
         lines.append("录制里没有、已检查但无法回答的请求（单元格到此停止）：")
         lines += [f"  {lesson} [{cell}] {method} {url}" for lesson, cell, method, url in missing]
         lines.append("")
+    leaks = [leak for run in runs for leak in run.leaks()]
+    if leaks:
+        lines += [f"✘ 密钥发给了别家 {len(leaks)} 次：", *[f"  {leak}" for leak in leaks], ""]
     stopped = [(run.lesson, run.chosen, cell, error) for run in runs for cell, error in run.stopped]
     if stopped:
         lines.append("检查时出错的单元格（之后的单元格照常运行；它们发出的请求都已检查）：")
@@ -165,12 +220,23 @@ def report(runs: list[LessonRun]) -> tuple[str, int]:
         lines.append("")
     counts = summary()
     lines.append("规则表（有来源 / unverified）：" + "，".join(f"{n} {v}/{u}" for n, (v, u) in counts.items()))
-    return "\n".join(lines), len(violations)
+    reused = sum(run.cached for run in runs)
+    if reused:
+        lines.append(f"（{reused} 次课程运行与上次完全相同，请求取自 .cache/check-requests/；--no-cache 重新运行）")
+    return "\n".join(lines), len(violations) + len(leaks)
 
 
-def run_all(paths: list[Path], providers: list[str], jobs: int = 2) -> list[LessonRun]:
+def run_all(
+    paths: list[Path], providers: list[str], jobs: int = 2, use_cache: bool = True,
+    extra_env: dict[str, dict[str, str]] | None = None,
+) -> list[LessonRun]:  # fmt: skip
+    """``extra_env`` per provider: environment the lessons see on top of ours (e.g. planted keys)."""
+    extra_env = extra_env or {}
     with tempfile.TemporaryDirectory(prefix="check-requests-") as folder, ThreadPoolExecutor(jobs) as pool:
-        futures = [pool.submit(drive, path, provider, Path(folder)) for path in paths for provider in providers]
+        futures = [
+            pool.submit(drive, path, provider, Path(folder), extra_env.get(provider), use_cache)
+            for path in paths for provider in providers
+        ]  # fmt: skip
         return [future.result() for future in futures]
 
 
@@ -178,7 +244,9 @@ def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(description="不联网地检查每课发给某个服务商的请求是否符合它的规则")
     parser.add_argument("--provider", action="append", default=[], help="dashscope、openai、zhipu 或 all")
     parser.add_argument("--notebook", action="append", default=[])
+    parser.add_argument("--path", action="append", default=[], type=Path, help="检查任意笔记本文件（例如你新写的）")
     parser.add_argument("--jobs", type=int, default=2)
+    parser.add_argument("--no-cache", action="store_true", help="不用 .cache/check-requests/ 里上次的结果")
     args = parser.parse_args(argv)
     providers = args.provider or ["all"]
     if "all" in providers:
@@ -188,11 +256,14 @@ def main(argv: list[str]) -> int:
             if name not in rules():
                 get_provider(name)  # one line for an unknown name
                 raise KitError(f"没有 {name} 的请求规则（request_rules.yaml）。")
-        paths = notebook_paths(args.notebook)
+        paths = [*notebook_paths(args.notebook), *args.path] if args.notebook or not args.path else list(args.path)
+        missing = [str(path) for path in paths if not path.is_file()]
+        if missing:
+            raise KitError(f"找不到笔记本 {'、'.join(missing)}")
     except KitError as error:
         print(f"✘ {strip_ansi(str(error))}")
         return 2
-    text, violations = report(run_all(paths, providers, args.jobs))
+    text, violations = report(run_all(paths, providers, args.jobs, use_cache=not args.no_cache))
     print(text, flush=True)
     return 1 if violations else 0
 

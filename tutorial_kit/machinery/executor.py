@@ -17,6 +17,9 @@ from papermill.exceptions import PapermillExecutionError
 from ..errors import KitError
 
 CELL_TIMEOUT = 600
+QUIET_KERNEL = ["--IPKernelApp.log_level=ERROR"]
+"""Kernel start-up arguments: no English log warnings (e.g. "Kernel is running over TCP without encryption")
+in the output of make record / make rehearse; errors still show."""
 ANSI_ESCAPE = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
 
 
@@ -129,6 +132,7 @@ def run_notebook(
                 start_timeout=120,
                 timeout=CELL_TIMEOUT,
                 record_timing=False,
+                extra_arguments=QUIET_KERNEL,
             )
         except PapermillExecutionError as error:
             raise _failure(name, error, prepended_cells) from None
