@@ -2,6 +2,10 @@
 
     python scripts/bench_room.py [--base-url http://127.0.0.1:8765/v1] [--levels 1 4 8 16] [--label NAME]
 
+The key is never an argument (``ps`` shows arguments to every user): it is ``LOCAL_API_KEY``
+(from the environment or ``.env``), else the room key that ``make serve-local ROOM=1`` keeps in
+``.local-server.key``, else the local server's public ``sk-local``.
+
 Per level it prints aggregate completion tokens per second, median and p95 time to first
 token, and errors. Bounded: each learner sends ``--requests`` chats, and a level stops after
 ``--level-timeout`` seconds. Tokens come from the stream's usage chunk where the server sends
@@ -13,12 +17,19 @@ from __future__ import annotations
 import argparse
 import asyncio
 import ipaddress
+import os
 import statistics
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 from urllib.parse import urlsplit
 
+from dotenv import load_dotenv
 from openai import AsyncOpenAI
+
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
+ROOM_KEY_FILE = PROJECT_ROOT / ".local-server.key"
+PUBLIC_KEY = "sk-local"
 
 PROMPTS = [
     "Write two sentences about the sea.",
@@ -87,22 +98,37 @@ async def run_level(learners: int, args: argparse.Namespace) -> LevelResult:
     return result
 
 
+def api_key() -> str:
+    """LOCAL_API_KEY, else the room server's key file, else the public local key."""
+    load_dotenv(PROJECT_ROOT / ".env")
+    if os.environ.get("LOCAL_API_KEY"):
+        return os.environ["LOCAL_API_KEY"]
+    if ROOM_KEY_FILE.is_file():
+        return ROOM_KEY_FILE.read_text(encoding="utf-8").strip() or PUBLIC_KEY
+    return PUBLIC_KEY
+
+
 def p95(values: list[float]) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, round(0.95 * (len(ordered) - 1)))]
 
 
-def main() -> None:
+def parse_arguments(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--base-url", default="http://127.0.0.1:8765/v1")
-    parser.add_argument("--api-key", default="sk-local")
     parser.add_argument("--model", default="smollm2-135m")
     parser.add_argument("--levels", type=int, nargs="+", default=[1, 4, 8, 16])
     parser.add_argument("--requests", type=int, default=2, help="chats per learner")
     parser.add_argument("--max-tokens", type=int, default=64)
     parser.add_argument("--level-timeout", type=float, default=300)
     parser.add_argument("--label", default="")
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
+    args.api_key = api_key()
+    return args
+
+
+def main() -> None:
+    args = parse_arguments()
     host = urlsplit(args.base_url).hostname or ""
     if host != "localhost" and not ipaddress.ip_address(host).is_loopback:
         raise SystemExit("只对回环地址（127.0.0.1 / localhost）做压力测试。")

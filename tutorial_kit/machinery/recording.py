@@ -18,7 +18,7 @@ from vcr.serialize import CASSETTE_FORMAT_VERSION, deserialize
 from vcr.serializers import yamlserializer
 
 from ..errors import CassetteMissError, KitError
-from .secret_scan import redact, redact_bytes, redact_value
+from .secret_scan import redact, redact_bytes, redact_event_stream, redact_value
 from .stable_record import StableValues, chain
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
@@ -52,8 +52,22 @@ def _charset(content_type: str) -> str | None:
     return found.group(1) if found else None
 
 
+def _redact_stream(body: Any, secrets: Iterable[str]) -> Any:
+    """An event stream is scanned whole first: a key streamed in pieces spans several ``data:`` lines."""
+    if isinstance(body, bytes | bytearray):
+        try:
+            text = bytes(body).decode("utf-8")
+        except UnicodeDecodeError:
+            return body
+        cleaned = redact_event_stream(text, secrets)
+        return body if cleaned == text else cleaned.encode("utf-8")
+    return redact_event_stream(body, secrets) if isinstance(body, str) else body
+
+
 def _redact_body(body: Any, secrets: Iterable[str], content_type: str = "") -> Any:
     """Every body is redacted: text in its own encoding, anything else byte-wise."""
+    if "event-stream" in content_type.lower():
+        body = _redact_stream(body, secrets)
     if isinstance(body, bytes | bytearray) and body:
         return redact_bytes(bytes(body), secrets, _charset(content_type))
     if isinstance(body, str) and body:

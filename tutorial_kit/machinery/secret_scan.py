@@ -29,11 +29,27 @@ def _is_basic_credentials(token: str) -> bool:
     return b":" in decoded and all(32 <= byte < 127 for byte in decoded)
 
 
+def _is_zhipu_shaped(token: str) -> bool:
+    """``<id>.<secret>`` where both halves look random, not two words: the id mixes digits and
+    letters, the secret has a digit or both cases."""
+    key_id, secret = token.split(".", 1)
+    mixed_id = re.search(r"[0-9]", key_id) and re.search(r"[A-Za-z]", key_id)
+    random_secret = re.search(r"[0-9]", secret) or (re.search(r"[a-z]", secret) and re.search(r"[A-Z]", secret))
+    return bool(mixed_id and random_secret)
+
+
 PATTERNS: dict[str, re.Pattern[str]] = {
     # OpenAI (sk-, sk-proj-) and DashScope (sk- + 32 hex) keys.
     "sk-key": re.compile(r"(?<![A-Za-z0-9])sk-(?:proj-|ant-)?[A-Za-z0-9_\-]{16,}"),
-    # Zhipu keys are "<id>.<secret>".
-    "zhipu-key": re.compile(r"(?<![A-Za-z0-9])[A-Za-z0-9]{32}\.[A-Za-z0-9]{16}(?![A-Za-z0-9])"),
+    # The same keys glued to the word before them ("mykeysk-..."): only the exact shapes keys
+    # have, so that words ending in "sk-" (task-, risk-) stay words.
+    "sk-key-glued": re.compile(
+        r"sk-(?:(?:proj|svcacct|admin|ant-api\d\d)-[A-Za-z0-9_\-]{20,}|[0-9a-f]{32}(?![0-9a-f])|[A-Za-z0-9]{48})"
+    ),
+    # Zhipu keys are "<id>.<secret>": a 32-hex id (even glued to a word) or another random id,
+    # and a secret of any length the SDKs accept (they only split on the dot).
+    "zhipu-key": re.compile(r"[0-9a-fA-F]{32}\.[A-Za-z0-9]{8,64}(?![A-Za-z0-9])"),
+    "zhipu-key-other": re.compile(r"(?<![A-Za-z0-9])[A-Za-z0-9]{20,64}\.[A-Za-z0-9]{8,64}(?![A-Za-z0-9.])"),
     "google-key": re.compile(r"AIza[0-9A-Za-z_\-]{35}"),
     "github-token": re.compile(r"(?<![A-Za-z0-9])(?:gh[pousr]_[A-Za-z0-9]{36,}|github_pat_[A-Za-z0-9_]{22,})"),
     "hf-token": re.compile(r"(?<![A-Za-z0-9])hf_[A-Za-z0-9]{30,}"),
@@ -43,19 +59,25 @@ PATTERNS: dict[str, re.Pattern[str]] = {
     "jwt": re.compile(r"eyJ[A-Za-z0-9_\-]{8,}\.[A-Za-z0-9_\-]{8,}\.[A-Za-z0-9_\-]{8,}"),
     "url-credentials": re.compile(r"(?<=://)[^\s/:@'\"]+:[^\s/@'\"]+(?=@)"),
 }
-VALIDATORS: dict[str, Callable[[str], bool]] = {"basic-auth": _is_basic_credentials}
+VALIDATORS: dict[str, Callable[[str], bool]] = {
+    "basic-auth": _is_basic_credentials,
+    "zhipu-key-other": _is_zhipu_shaped,
+}
 
 REDACTED = "REDACTED"
 PUBLIC_VALUES = frozenset({"sk-local", "sk-replay", "sk-wrong", REDACTED})
 """Keys that are public on purpose: the local server's fixed key and replay placeholders."""
-PLACEHOLDER_PREFIXES = ("sk-xxx",)
-"""Obviously fake keys that lessons show on purpose (e.g. ``sk-xxx-not-a-real-key``)."""
+PLACEHOLDER = re.compile(r"sk-x{3,}(?:-[a-z]{1,12})*", re.IGNORECASE)
+"""Obviously fake keys that lessons show on purpose (``sk-xxx-not-a-real-key``): x's, then only
+words. A real key behind the same prefix (``sk-xxx0123...``) has digits and is not one."""
 MIN_KNOWN_LENGTH = 8
 
 _URL_ENCODED_RUN = re.compile(r"[A-Za-z0-9%+._~\-/]*(?:%[0-9A-Fa-f]{2}|\+)[A-Za-z0-9%+._~\-/]*")
 _BASE64_RUN = re.compile(r"^[A-Za-z0-9+/\s]{16,}={0,2}\s*$")
 _ESCAPED_SLASH = "\\/"
 _ANSI_CODE = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
+_KEY_CHARACTER = re.compile(r"[A-Za-z0-9._~+/=\-]")
+_CHARACTER_ESCAPE = re.compile(r"\\u([0-9A-Fa-f]{4})|\\x([0-9A-Fa-f]{2})")
 
 
 @dataclass(frozen=True)
@@ -68,7 +90,7 @@ class Finding:
 
 def _is_public(found: str) -> bool:
     token = found.split()[-1] if found.split() else found
-    return token in PUBLIC_VALUES or token.startswith(PLACEHOLDER_PREFIXES) or found.startswith(PLACEHOLDER_PREFIXES)
+    return token in PUBLIC_VALUES or bool(PLACEHOLDER.fullmatch(token))
 
 
 def _matches(text: str) -> Iterator[tuple[str, re.Match[str]]]:
@@ -91,12 +113,23 @@ def known_forms(value: str) -> set[str]:
     return forms
 
 
+def _unescape_key_character(match: re.Match[str]) -> str:
+    character = chr(int(match.group(1) or match.group(2), 16))
+    return character if _KEY_CHARACTER.fullmatch(character) else match.group(0)
+
+
 def _normalized(text: str) -> Iterator[str]:
-    """Equivalent readings of the text: JSON's ``\\/`` unescaped, terminal colour codes removed."""
-    if _ESCAPED_SLASH in text:
-        yield text.replace(_ESCAPED_SLASH, "/")
-    if "\x1b[" in text:
-        yield _ANSI_CODE.sub("", text)
+    """The text as a reader would see it, if that differs: JSON's ``\\/`` and the ``\\uXXXX`` and
+    ``\\xXX`` escapes of characters a key is made of decoded, terminal colour codes removed.
+    One reading with every decoding at once, so a key hidden by several kinds is whole in it."""
+    normalized = text
+    if "\\" in normalized:  # \x00 between characters: the repr of a key's UTF-16 bytes
+        normalized = normalized.replace(_ESCAPED_SLASH, "/").replace("\\x00", "")
+        normalized = _CHARACTER_ESCAPE.sub(_unescape_key_character, normalized)
+    if "\x1b[" in normalized:
+        normalized = _ANSI_CODE.sub("", normalized)
+    if normalized != text:
+        yield normalized
 
 
 def _views(text: str) -> Iterator[str]:
@@ -112,8 +145,9 @@ def find_secrets(text: str, where: str = "<text>", known_values: Iterable[str] =
     findings: list[Finding] = []
     seen: set[tuple[int, str, str]] = set()
     for number, line in enumerate(text.splitlines(), start=1):
-        hits = [("known-key", form) for form in forms if form in line]
+        hits: list[tuple[str, str]] = []
         for view in _views(line):
+            hits += [("known-key", form) for form in forms if form in view]
             hits += [(kind, match.group(0)) for kind, match in _matches(view)]
         for kind, found in hits:
             excerpt = found[:10] + "…"
@@ -145,10 +179,15 @@ def redact(text: str, known_values: Iterable[str] = ()) -> str:
     """Replace the given key values in every encoded form, then anything that looks like a key,
     also where it sits URL-encoded or JSON-escaped."""
     forms = sorted(set().union(*(known_forms(value) for value in known_values)), key=len, reverse=True)
-    for form in forms:
-        text = text.replace(form, REDACTED)
-    for normalized in list(_normalized(text)):
-        cleaned = _redact_patterns(normalized)
+
+    def replace_forms(text: str) -> str:
+        for form in forms:
+            text = text.replace(form, REDACTED)
+        return text
+
+    text = replace_forms(text)
+    for normalized in _normalized(text):
+        cleaned = _redact_patterns(replace_forms(normalized))
         if cleaned != normalized:  # a key hidden by an escape: store the plain reading, redacted
             text = cleaned
     text = _redact_patterns(text)
@@ -257,6 +296,109 @@ def find_secrets_in_value(value: Any, where: str, known_values: Iterable[str] = 
     return findings
 
 
+_DATA_LINE = re.compile(r"(data: ?)(.*?)(\r?)")
+
+
+@dataclass
+class _Piece:
+    """One string inside one ``data:`` line of an event stream, and where it lives."""
+
+    line: int
+    container: Any
+    key: Any
+    text: str
+
+
+def _stream_pieces(lines: list[str]) -> tuple[dict[tuple[Any, ...], list[_Piece]], dict[int, tuple[str, Any, str]]]:
+    """Every string in every ``data:`` payload, grouped by where it sits in the event (its
+    channel: ``choices/<index>/delta/content`` and the like), in stream order."""
+    channels: dict[tuple[Any, ...], list[_Piece]] = {}
+    payloads: dict[int, tuple[str, Any, str]] = {}
+
+    def walk(value: Any, path: tuple[Any, ...], number: int) -> None:
+        items = value.items() if isinstance(value, dict) else enumerate(value) if isinstance(value, list) else ()
+        for key, item in items:
+            step = item.get("index", key) if isinstance(value, list) and isinstance(item, dict) else key
+            if isinstance(item, str):
+                channels.setdefault((*path, step), []).append(_Piece(number, value, key, item))
+            else:
+                walk(item, (*path, step), number)
+
+    for number, line in enumerate(lines):
+        match = _DATA_LINE.fullmatch(line)
+        if match is None:
+            continue
+        prefix, payload, end = match.groups()
+        try:
+            event = json.loads(payload)
+        except ValueError:
+            event = None
+        if not isinstance(event, dict | list):
+            event = {"": payload}  # plain text ([DONE], a JSON scalar): kept as written
+        payloads[number] = (prefix, event, end)
+        walk(event, (), number)
+    return channels, payloads
+
+
+def _secret_spans(text: str, forms: list[str]) -> list[tuple[int, int]]:
+    spans = [(match.start(), match.end()) for _kind, match in _matches(text)]
+    for form in forms:
+        start = text.find(form)
+        while start >= 0:
+            spans.append((start, start + len(form)))
+            start = text.find(form, start + 1)
+    merged: list[tuple[int, int]] = []
+    for start, end in sorted(spans):
+        if merged and start <= merged[-1][1]:
+            merged[-1] = (merged[-1][0], max(merged[-1][1], end))
+        else:
+            merged.append((start, end))
+    return merged
+
+
+def stream_texts(text: str) -> list[str]:
+    """An event stream's text per channel, its ``data:`` pieces joined: a key streamed in small
+    pieces is whole here, though no single line holds it."""
+    channels, _payloads = _stream_pieces(text.split("\n"))
+    return ["".join(piece.text for piece in pieces) for pieces in channels.values() if len(pieces) > 1]
+
+
+def redact_event_stream(text: str, known_values: Iterable[str] = ()) -> str:
+    """Redact keys that a streamed answer spread over several ``data:`` lines: each channel's
+    pieces are joined, scanned whole, and every piece that held part of a key is cut (the first
+    keeps ``REDACTED``); only the lines that changed are written again."""
+    forms = sorted(set().union(*(known_forms(value) for value in known_values)), key=len, reverse=True)
+    lines = text.split("\n")
+    channels, payloads = _stream_pieces(lines)
+    changed: set[int] = set()
+    for pieces in channels.values():
+        joined = "".join(piece.text for piece in pieces)
+        spans = _secret_spans(joined, forms)
+        if not spans:
+            continue
+        start = 0
+        for piece in pieces:
+            end = start + len(piece.text)
+            kept, position = [], start
+            for span_start, span_end in spans:
+                if span_end <= start or span_start >= end or span_end <= position:
+                    continue
+                cut = max(span_start, position)
+                kept.append(joined[position:cut] + (REDACTED if span_start >= start else ""))
+                position = min(span_end, end)
+            if kept:
+                piece.container[piece.key] = "".join(kept) + joined[position:end]
+                changed.add(piece.line)
+            start = end
+    for number in changed:
+        prefix, event, end = payloads[number]
+        body = event[""] if isinstance(event, dict) and set(event) == {""} else json.dumps(
+            event, ensure_ascii=False, separators=(",", ":")
+        )
+        lines[number] = f"{prefix}{body}{end}"
+    return "\n".join(lines)
+
+
 def scan_cassette(path: Path, known_values: Iterable[str] = ()) -> list[Finding]:
     """The post-record gate: parse the cassette and scan every value, base64 bodies decoded.
     A cassette that does not parse is a finding: what cannot be read cannot be cleared."""
@@ -269,7 +411,18 @@ def scan_cassette(path: Path, known_values: Iterable[str] = ()) -> list[Finding]
         data = deserialize(raw.decode("utf-8"))
     except (UnicodeDecodeError, yaml.YAMLError, ValueError) as error:
         return [*findings, Finding(str(path), 0, "unreadable-cassette", type(error).__name__)]
-    return findings + find_secrets_in_value(data, path.name, known_values)
+    findings += find_secrets_in_value(data, path.name, known_values)
+    interactions = data.get("interactions") if isinstance(data, dict) else None
+    for index, interaction in enumerate(interactions if isinstance(interactions, list) else []):
+        response = interaction.get("response") if isinstance(interaction, dict) else None
+        body = response.get("body") if isinstance(response, dict) else None
+        string = body.get("string") if isinstance(body, dict) else None
+        if isinstance(string, bytes):
+            string = string.decode("utf-8", errors="replace")
+        if isinstance(string, str) and "data:" in string:
+            for text in stream_texts(string):
+                findings += find_secrets(text, f"{path.name}:interactions[{index}]<stream>", known_values)
+    return findings
 
 
 BINARY_MIME_PREFIXES = ("image/", "audio/", "video/", "application/pdf", "application/octet-stream")
