@@ -220,7 +220,7 @@ def test_failing_cell_leaves_old_files_and_says_one_line(workspace: Workspace) -
     assert process.returncode == 1
     failure = [line for line in output.splitlines() if line.startswith("✘")]
     assert len(failure) == 1, output
-    assert "第 2 个单元格" in failure[0] and "InternalServerError" in failure[0]
+    assert "单元格 [2]" in failure[0] and "InternalServerError" in failure[0]
     assert "\x1b[" not in output  # not a terminal: no colour codes
     assert workspace.snapshot() == before
 

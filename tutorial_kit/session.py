@@ -9,6 +9,7 @@ from typing import Any
 
 from vcr.cassette import Cassette, CassetteContextDecorator
 
+from . import live_errors
 from .errors import KitError
 from .machinery import fixtures, manifest, request_check
 from .machinery.modes import MODE_NAMES_ZH, Mode, resolve_mode
@@ -156,6 +157,10 @@ def start_session(notebook: str, provider: str | None = None, tasks: tuple[str, 
         cassette=_open(notebook, chosen, mode, explicit=provider is not None),
         tasks=tasks,
     )
+    if mode in (Mode.LIVE, Mode.RECORD):  # a failed live call: one Chinese line, the traceback folded
+        live_errors.install(chosen.key_env, base_url)
+    elif provider is None:
+        live_errors.uninstall()
     print(session.status_line())
     return session
 

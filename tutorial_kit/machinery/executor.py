@@ -14,6 +14,7 @@ import nbformat
 import papermill
 from papermill.exceptions import PapermillExecutionError
 
+from .. import live_errors
 from ..errors import KitError
 
 CELL_TIMEOUT = 600
@@ -35,7 +36,7 @@ class NotebookFailed(KitError):
         self.cell_number = cell_number
         self.first_line = first_line
         self.error_line = error_line
-        super().__init__(f"{notebook} 第 {cell_number} 个单元格（{first_line}）出错：{error_line}")
+        super().__init__(f"{notebook} 单元格 [{cell_number}]（{first_line}）出错：{error_line}")
 
 
 @dataclass(frozen=True)
@@ -97,12 +98,19 @@ def strip_executor_metadata(executed: nbformat.NotebookNode, original: nbformat.
             cell.metadata.pop("execution", None)
 
 
-def _failure(notebook: str, error: PapermillExecutionError, skipped_cells: int) -> NotebookFailed:
+def _failure(
+    notebook: str, error: PapermillExecutionError, skipped_cells: int, cells: list[nbformat.NotebookNode]
+) -> NotebookFailed:
+    """Where and why, numbered as Lab numbers code cells ([n]) after a top-to-bottom run. A failed live
+    call explained by live_errors (its one line is the whole traceback) is reported with that line."""
     source_lines = [line for line in str(error.source).splitlines() if line.strip()]
     first_line = source_lines[0].strip()[:80] if source_lines else "?"
-    message = strip_ansi(f"{error.ename}: {error.evalue}" if error.evalue else str(error.ename))
-    error_line = " ".join(message.split())[:200]
-    return NotebookFailed(notebook, error.cell_index - skipped_cells + 1, first_line, error_line)
+    traceback = [strip_ansi(line).strip() for line in getattr(error, "traceback", None) or []]
+    explained = next((line for line in traceback if line.startswith(live_errors.MARK)), None)
+    message = explained or strip_ansi(f"{error.ename}: {error.evalue}" if error.evalue else str(error.ename))
+    error_line = " ".join(message.split())[:300]
+    code_number = sum(cell.cell_type == "code" for cell in cells[skipped_cells : error.cell_index + 1])
+    return NotebookFailed(notebook, code_number, first_line, error_line)
 
 
 def run_notebook(
@@ -135,4 +143,4 @@ def run_notebook(
                 extra_arguments=QUIET_KERNEL,
             )
         except PapermillExecutionError as error:
-            raise _failure(name, error, prepended_cells) from None
+            raise _failure(name, error, prepended_cells, notebook.cells) from None
