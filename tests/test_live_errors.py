@@ -49,7 +49,7 @@ def test_status_errors_say_what_to_check() -> None:
     assert live_errors.explain(ValueError("not an SDK error")) is None
 
 
-def test_in_a_kernel_the_failed_call_is_one_line_and_the_traceback_is_folded(tmp_path) -> None:  # noqa: ANN001
+def test_in_a_kernel_the_failed_call_is_one_line_and_the_traceback_is_folded(tmp_path) -> None:
     """Live mode with a key and no route to the provider: the cell fails with one line; the rest runs."""
     notebook = nbformat.v4.new_notebook()
     notebook.cells = [

@@ -9,6 +9,9 @@ lesson's own cassettes and the lesson itself are never written). The executed co
 to ``runs/<date>-<provider>/``. At the end: a table per notebook (ok or the failing cell
 and its error, time, tokens from the responses' ``usage``, estimated cost where the price
 table has the model) and the drift report (drift.py). Exit status 1 if any notebook failed.
+Everything it prints or writes (screen, report.txt, the executed copies) goes through the
+scrubber ``make record`` uses, with every key from the environment and ``.env``: an endpoint
+whose error echoes the key shows REDACTED.
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ import os
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 from collections import defaultdict
 from dataclasses import dataclass, field
@@ -31,12 +35,13 @@ from tqdm import tqdm
 
 from .. import pricing
 from ..errors import KitError
-from ..providers import get_provider
+from ..providers import get_provider, key_values
 from . import fixtures, record
 from .drift import CassetteDrift, compare_cassettes
 from .executor import NotebookFailed, Progress, run_notebook, strip_ansi
 from .modes import Mode, resolve_mode
 from .recording import CASSETTE_DIR, PROJECT_ROOT
+from .secret_scan import redact, scrub_notebook_outputs
 from .traffic import Usage, load_cassette_text, model_of, usage_of
 
 RUNS_DIR = PROJECT_ROOT / "runs"
@@ -144,20 +149,32 @@ def measure(result: NotebookResult, staging: Path, started: float, baseline: Bas
         result.drift.append(compare_cassettes(relative, recorded, live, spec))
 
 
-def rehearse_one(path: Path, provider: str, staging: Path, out: Path, baseline: Baseline) -> NotebookResult:
+def rehearse_one(
+    path: Path, provider: str, staging: Path, out: Path, baseline: Baseline, secrets: tuple[str, ...] = ()
+) -> NotebookResult:
     notebook = copy.deepcopy(nbformat.read(path, as_version=4))
     notebook.cells.insert(0, nbformat.v4.new_code_cell(SETUP_CODE))
     notebook.cells.append(nbformat.v4.new_code_cell(record.FINISH_CODE))
     env = {"LLM_PROVIDER": provider, "LLM_MODE": Mode.RECORD.value, "TUTORIAL_CASSETTE_DIR": str(staging)}
     started, clock = time.time() - 1, time.monotonic()
     failure = None
-    try:
-        run_notebook(
-            notebook, name=path.stem, env=env, cwd=path.parent, output_path=out / path.name,
-            progress=Progress(path.stem, position=1), prepended_cells=1,
-        )  # fmt: skip
-    except NotebookFailed as error:
-        failure = error
+    # papermill saves as it goes: into a private folder, and only a scrubbed copy reaches runs/.
+    with tempfile.TemporaryDirectory(prefix="rehearse-") as private:
+        executed = Path(private) / path.name
+        try:
+            run_notebook(
+                notebook, name=path.stem, env=env, cwd=path.parent, output_path=executed,
+                progress=Progress(path.stem, position=1), prepended_cells=1,
+            )  # fmt: skip
+        except NotebookFailed as error:
+            failure = NotebookFailed(
+                error.notebook, error.cell_number, redact(error.first_line, secrets), redact(error.error_line, secrets)
+            )
+        finally:
+            if executed.is_file():
+                copy_of_run = nbformat.read(executed, as_version=4)
+                scrub_notebook_outputs(copy_of_run, secrets)
+                nbformat.write(copy_of_run, out / path.name)
     result = NotebookResult(path.stem, time.monotonic() - clock, failure)
     measure(result, staging, started, baseline)
     return result
@@ -216,34 +233,36 @@ def main(argv: list[str]) -> int:
     args = parser.parse_args(argv)
     load_dotenv(record.DOTENV_PATH)
     signal.signal(signal.SIGTERM, record._stop_on_sigterm)
+    secrets = tuple(key_values())
     try:
         provider = get_provider(args.provider)
         resolve_mode(Mode.LIVE.value, provider, os.environ)
         paths = record.notebook_paths(args.notebook)
     except KitError as error:
-        print(f"✘ {strip_ansi(str(error))}")
+        print(redact(f"✘ {strip_ansi(str(error))}", secrets))
         return 1
     out = run_folder(provider.name, args.out)
     staging = out / "cassettes"
     record.copy_cassettes(staging)
     baseline = Baseline(args.baseline)
-    print(f"● 实时预演 {len(paths)} 个笔记本（{provider.name}，{provider.base_url()}），执行副本：{out}", flush=True)
+    starting = f"● 实时预演 {len(paths)} 个笔记本（{provider.name}，{provider.base_url()}），执行副本：{out}"
+    print(redact(starting, secrets), flush=True)
     results = []
     overall = tqdm(total=len(paths), desc="全部笔记本", unit="本", position=0, disable=None)
     try:
         for path in paths:
-            result = rehearse_one(path, provider.name, staging, out, baseline)
+            result = rehearse_one(path, provider.name, staging, out, baseline, secrets)
             results.append(result)
             overall.update(1)
             mark = "✔" if result.ok else "✘"
-            tqdm.write(f"{mark} {result.name} {result.seconds:.0f} s {result.error_text()}".rstrip())
+            tqdm.write(redact(f"{mark} {result.name} {result.seconds:.0f} s {result.error_text()}".rstrip(), secrets))
             sys.stdout.flush()
     except KeyboardInterrupt:
         overall.close()
         print("✘ 预演被中断；下面是已跑完的笔记本。")
         results.append(NotebookResult("（被中断）", 0.0, NotebookFailed("（被中断）", 0, "-", "KeyboardInterrupt")))
     overall.close()
-    report = f"{table(results)}\n\n{drift_report(results, baseline)}\n"
+    report = redact(f"{table(results)}\n\n{drift_report(results, baseline)}\n", secrets)
     (out / "report.txt").write_text(report, encoding="utf-8")
     print(report + f"\n（表格与报告也存在 {out / 'report.txt'}）", flush=True)
     return 0 if all(result.ok for result in results) else 1
