@@ -183,7 +183,10 @@ def check_request(provider: str, url: str, body: Any, table: dict[str, ProviderR
             says = rule.says if rule.check != "renamed" else f"{rule.says}：改用 {rule.option('to')}"
             findings.append(Finding(provider, rule.param, says, rule.source))
     documented = rules_of.documented.get(endpoint)
-    if documented is not None:
+    if documented is None:
+        says = f"{provider} 的文档里没有 {endpoint} 这个接口（例如 /tokenize 只有 llama.cpp 的服务器有）"
+        findings.append(Finding(provider, endpoint, says, UNVERIFIED))
+    else:
         for param in body:
             if param not in documented and body[param] is not None:
                 findings.append(Finding(provider, param, f"{provider} 的 {endpoint} 文档没有列出这个参数", UNVERIFIED))
