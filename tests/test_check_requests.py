@@ -157,3 +157,23 @@ def test_every_lesson_is_valid_on_every_cloud_provider_and_keys_stay_home() -> N
     assert sum(len(run.requests) for run in runs) > 100, text
     for value in PLANTED.values():
         assert value not in text
+
+
+def test_the_kit_never_hands_the_sdk_none(monkeypatch: pytest.MonkeyPatch) -> None:
+    """No key for the chosen provider: the session's key is a placeholder string, never None (with None the
+    openai SDK would fall back to OPENAI_API_KEY and send it to whatever base_url the client has)."""
+    from tutorial_kit.session import finish_recording, start_session
+
+    monkeypatch.setenv("OPENAI_API_KEY", PLANTED["OPENAI_API_KEY"])
+    for name in ("DASHSCOPE_API_KEY", "ZHIPUAI_API_KEY", "LLM_MODEL"):
+        monkeypatch.setenv(name, "")
+    try:
+        for mode in ("check", "replay"):
+            monkeypatch.setenv("LLM_MODE", mode)
+            for provider in ("dashscope", "zhipu"):
+                monkeypatch.setenv("LLM_PROVIDER", provider)
+                session = start_session("11_reasoning_models", provider=provider)
+                assert isinstance(session.api_key, str) and session.api_key
+                assert session.api_key != PLANTED["OPENAI_API_KEY"], (mode, provider)
+    finally:
+        finish_recording()
