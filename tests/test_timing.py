@@ -1,10 +1,10 @@
-"""Timings in replay: stored in the cassette while recording, shown (with their date) on replay."""
+"""A timing means something only live: replay and recording say so instead of printing numbers."""
 
 from __future__ import annotations
 
-import functools
 import http.server
 import threading
+import time
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
@@ -12,87 +12,64 @@ from types import SimpleNamespace
 from typing import Any
 
 import pytest
-import yaml
 
 from tutorial_kit.machinery.modes import Mode
-from tutorial_kit.machinery.recording import CassetteShapeError, build_vcr, check_cassette
-from tutorial_kit.timing import METADATA_PREFIX, NO_TIMING_NOTE, recorded_timing
+from tutorial_kit.machinery.recording import build_vcr
+from tutorial_kit.timing import RECORD_REASON, REPLAY_REASON, no_timing_reason
 
 DIRECT = urllib.request.build_opener(urllib.request.ProxyHandler({}))  # loopback never goes through a proxy
+PAUSE = 0.4
 
 
-class _Quiet(http.server.SimpleHTTPRequestHandler):
+class _SlowStream(http.server.BaseHTTPRequestHandler):
+    """Two chunks PAUSE seconds apart, as a streaming server sends them."""
+
+    def do_GET(self) -> None:
+        self.send_response(200)
+        self.send_header("Content-Type", "text/event-stream")
+        self.end_headers()
+        for piece in (b"data: 1\n\n", b"data: 2\n\n"):
+            self.wfile.write(piece)
+            self.wfile.flush()
+            time.sleep(PAUSE)
+
     def log_message(self, format: str, *args: Any) -> None:
         pass
 
 
 @pytest.fixture(scope="module")
-def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    root = tmp_path_factory.mktemp("served")
-    (root / "hello.txt").write_text("hello", encoding="utf-8")
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(_Quiet, directory=str(root)))
+def slow_stream() -> Iterator[str]:
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _SlowStream)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     try:
-        yield f"http://127.0.0.1:{server.server_address[1]}/hello.txt"
+        yield f"http://127.0.0.1:{server.server_address[1]}/"
     finally:
         server.shutdown()
 
 
-def _record(path: Path, url: str, timings: dict[str, list[float]]) -> list[Any]:
-    """Record one real request, and the timings the way a lesson stores them while recording."""
-    returned = []
-    with build_vcr().use_cassette(str(path), record_mode="all") as cassette:
-        DIRECT.open(url, timeout=5).read()
-        for name, values in timings.items():
-            returned.append(recorded_timing(SimpleNamespace(cassette=cassette, mode=Mode.RECORD), name, values))
-    return returned
+def _first_chunk_after(url: str) -> float:
+    """Seconds until the first chunk reached the code, read through httpx as the SDKs do."""
+    import httpx
+
+    started = time.perf_counter()
+    with httpx.Client(trust_env=False) as client, client.stream("GET", url) as response:
+        for _ in response.iter_raw():
+            return time.perf_counter() - started
+    raise AssertionError("no chunk")
 
 
-def _replay(path: Path, url: str, name: str) -> Any:
-    check_cassette(path.read_text(encoding="utf-8"))
-    with build_vcr().use_cassette(str(path), record_mode="none") as cassette:
-        DIRECT.open(url, timeout=5).read()
-        return recorded_timing(SimpleNamespace(cassette=cassette, mode=Mode.REPLAY), name, [0.0001, 0.0002])
+def test_live_times_and_replay_or_recording_say_why_not() -> None:
+    assert no_timing_reason(SimpleNamespace(cassette=None, mode=Mode.LIVE)) is None
+    assert no_timing_reason(SimpleNamespace(cassette=object(), mode=Mode.REPLAY)) == REPLAY_REASON
+    assert no_timing_reason(SimpleNamespace(cassette=object(), mode=Mode.RECORD)) == RECORD_REASON
 
 
-def test_live_returns_what_was_measured() -> None:
-    timing = recorded_timing(SimpleNamespace(cassette=None, mode=Mode.LIVE), "x", [0.25, 0.5])
-    assert timing.values == [0.25, 0.5] and "实时" in timing.note
+def test_the_reason_recording_gives_is_true(slow_stream: str, tmp_path: Path) -> None:
+    """Live, the first chunk arrives before the pause; while recording, only after the whole stream."""
+    assert _first_chunk_after(slow_stream) < PAUSE
+    with build_vcr().use_cassette(str(tmp_path / "c.yaml"), record_mode="all"):
+        assert _first_chunk_after(slow_stream) >= 2 * PAUSE
 
 
-def test_replay_shows_the_values_measured_while_recording(tmp_path: Path, served: str) -> None:
-    path = tmp_path / "lesson.yaml"
-    (recorded,) = _record(path, served, {"arrivals": [0.123456, 0.2, 0.31]})
-    assert recorded.values == [0.1235, 0.2, 0.31]
-    replayed = _replay(path, served, "arrivals")
-    assert replayed.values == [0.1235, 0.2, 0.31]  # not the replay's own [0.0001, 0.0002]
-    measured_on = yaml.safe_load(path.read_text(encoding="utf-8"))["metadata"][METADATA_PREFIX + "arrivals"]
-    assert measured_on["measured_on"] in replayed.note and "录制时" in replayed.note
-
-
-def test_replay_of_a_recording_without_timing_says_so(tmp_path: Path, served: str) -> None:
-    path = tmp_path / "lesson.yaml"
-    _record(path, served, {})
-    replayed = _replay(path, served, "arrivals")
-    assert replayed.values is None and replayed.note == NO_TIMING_NOTE
-
-
-@pytest.mark.parametrize(
-    "stored",
-    [
-        {"values": "fast", "measured_on": "2026-12-04"},
-        {"values": [0.1, True], "measured_on": "2026-12-04"},
-        {"values": [0.1]},
-        {"values": [0.1], "measured_on": "2026-12-04", "extra": 1},
-        [0.1, 0.2],
-    ],
-)
-def test_a_cassette_whose_timing_is_not_what_recording_stores_is_refused(
-    tmp_path: Path, served: str, stored: Any
-) -> None:
-    path = tmp_path / "lesson.yaml"
-    _record(path, served, {"arrivals": [0.1]})
-    data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    data["metadata"][METADATA_PREFIX + "arrivals"] = stored
-    with pytest.raises(CassetteShapeError):
-        check_cassette(yaml.safe_dump(data, allow_unicode=True, sort_keys=True))
+def test_timing_lines_are_one_line_each() -> None:
+    assert "\n" not in REPLAY_REASON + RECORD_REASON

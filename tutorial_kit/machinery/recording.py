@@ -17,7 +17,6 @@ from vcr.request import Request
 from vcr.serialize import CASSETTE_FORMAT_VERSION, deserialize
 from vcr.serializers import yamlserializer
 
-from .. import timing
 from ..errors import CassetteMissError, KitError
 from .secret_scan import redact, redact_bytes, redact_event_stream, redact_value
 from .stable_record import StableValues, chain
@@ -195,9 +194,6 @@ def _check_metadata(metadata: Any) -> None:
     fixture = metadata.get("fixture")  # fixtures.METADATA_KEY; replay prints its docs_url
     if fixture is not None and not (isinstance(fixture, dict) and isinstance(fixture.get("docs_url"), str)):
         raise CassetteShapeError("metadata.fixture 缺少 docs_url")
-    for key, value in metadata.items():  # timings a lesson measured while recording (timing.py)
-        if str(key).startswith(timing.METADATA_PREFIX) and not timing.is_stored_timing(value):
-            raise CassetteShapeError(f"metadata.{str(key)[:40]} 不是录制时存下的计时")
 
 
 def check_cassette(text: str) -> None:
