@@ -145,5 +145,17 @@ def test_status_line_says_mode_provider_model_and_origin(
     finish_recording()
     start_session(NOTEBOOK, provider="local")
     line = capsys.readouterr().out.strip()
-    assert line.startswith("▶ 回放模式") and "local" in line and "smollm2-135m" in line and "llama-server" in line
+    assert line.startswith("▶ 回放模式 · 服务商 local · 模型 smollm2-135m · ")
+    assert "录自本机的 llama.cpp 服务器 · 实时运行：make serve-local" in line
+    assert "\n" not in line and "commit" not in line and "补丁" not in line  # build details live elsewhere
     assert session_module._active is not None
+
+
+def test_status_line_of_a_fixture_says_it_is_example_data_and_names_the_key(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], no_network: list[object]
+) -> None:
+    monkeypatch.setenv("LLM_MODE", "replay")
+    start_session("08_web_search", provider="dashscope")
+    line = capsys.readouterr().out.strip()
+    assert line.startswith("▶ 回放模式 · 服务商 dashscope · 模型 ")
+    assert line.endswith("示例数据（按文档格式编写，不是真实回答） · 实时运行：在 .env 填写 DASHSCOPE_API_KEY")

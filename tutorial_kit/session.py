@@ -74,9 +74,20 @@ def _origin(notebook: str, provider: Provider, mode: Mode, entry: dict[str, Any]
         return f"正在依据 fixtures/{provider.name}/{path.name} 生成示例录制"
     if mode is Mode.CHECK:
         return f"不联网：请求只按 {provider.name} 的规则检查，回答取自本地录制，不是 {provider.name} 的回答"
+    # Replay: where the recording came from in plain words, and how to go live; the build details
+    # (server version, patches) are in the manifest, lesson 00 and the site's provenance note.
+    if provider.key_env:
+        go_live = f"实时运行：在 .env 填写 {provider.key_env}"
+    else:
+        go_live = "实时运行：make serve-local，其他方式见第 00 课"
     if entry.get("origin") == "fixture":
-        return f"回放示例数据（fixture，依据 {entry.get('docs_url')}），不是真实录制"
-    return f"回放 {entry.get('recorded_on', '?')} 对 {entry.get('server', '未知服务器')} 的真实录制"
+        return f"示例数据（按文档格式编写，不是真实回答） · {go_live}"
+    server = str(entry.get("server", ""))
+    if provider.key_env is None:
+        place = "本机的 llama.cpp 服务器" if server.startswith("llama.cpp") else "本机的服务器"
+    else:
+        place = f"{provider.label.split('（')[0]}的 API"
+    return f"{entry.get('recorded_on', '日期不明')} 录自{place} · {go_live}"
 
 
 def _requested_mode(notebook: str, chosen: Provider, main: Provider) -> str:
