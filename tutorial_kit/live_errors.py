@@ -68,7 +68,7 @@ def explain(error: BaseException, key_env: str | None = None, base_url: str | No
     """One Chinese line for an SDK connection/timeout/HTTP error, or ``None`` for anything else."""
     name = type(error).__name__
     module = type(error).__module__.split(".")[0]
-    if module not in ("openai", "zhipuai", "httpx", "httpcore"):
+    if module not in ("openai", "zhipuai", "httpx", "httpcore", "httpx2", "httpcore2"):
         return None
     where = base_url or "服务商"
     text = _chain(error)
@@ -101,12 +101,12 @@ def _error_types() -> tuple[type[BaseException], ...]:
         types += [zhipuai.APIConnectionError, zhipuai.APITimeoutError, zhipuai.APIStatusError]
     except ImportError:
         pass
-    try:
-        import httpx
-
-        types += [httpx.TransportError, httpx.HTTPStatusError]
-    except ImportError:
-        pass
+    for name in ("httpx", "httpx2"):  # httpx2: the HTTP library openai 3.x uses (lesson 13 calls it directly)
+        try:
+            module = __import__(name)
+        except ImportError:
+            continue
+        types += [module.TransportError, module.HTTPStatusError]
     return tuple(types)
 
 
