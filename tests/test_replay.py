@@ -76,8 +76,9 @@ def test_missing_request_fails_at_once_naming_the_fix(replay_client: OpenAI, no_
     with pytest.raises(CassetteMissError) as raised:
         ask(replay_client, "a prompt that was never recorded")
     message = str(raised.value)
-    assert NOTEBOOK in message and "local" in message
-    assert f"make record NB={NOTEBOOK} PROVIDER=local" in message
+    assert "（POST /v1/chat/completions）的 messages 与录制时不同" in message  # what the learner changed
+    assert "make serve-local" in message and "LOCAL_BASE_URL" in message and "LLM_PROVIDER" in message
+    assert "make record" not in message and "\n" not in message
     assert len(attempts) == 1, "the SDK must not retry a miss"
     assert no_network == []
 

@@ -18,6 +18,7 @@ from vcr.serialize import CASSETTE_FORMAT_VERSION, deserialize
 from vcr.serializers import yamlserializer
 
 from ..errors import CassetteMissError, KitError
+from .replay_miss import miss_message
 from .secret_scan import redact, redact_bytes, redact_event_stream, redact_value
 from .stable_record import StableValues, chain
 
@@ -153,10 +154,7 @@ def _make_strict(cassette: Cassette, notebook: str, provider: str) -> None:
                 f"回放失败：这个请求发往 {request.host}，而当前打开的是 {provider} 的录制"
                 f"（{', '.join(sorted(recorded_hosts))}）。先运行对应服务商的 start_session(...) 再用它的客户端。"
             )
-        raise CassetteMissError(
-            f"回放失败：笔记本 {notebook} 发出的请求 {request.method} {request.path} "
-            f"不在 {provider} 的录制中（代码或参数与录制时不同）。重新录制：{record_command(notebook, provider)}"
-        )
+        raise CassetteMissError(miss_message(provider, request, cassette.requests))
 
     cassette.can_play_response_for = strict_can_play  # type: ignore[method-assign]
 
