@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import re
 from collections.abc import Callable, Iterable
@@ -18,6 +19,7 @@ from vcr.serialize import CASSETTE_FORMAT_VERSION, deserialize
 from vcr.serializers import yamlserializer
 
 from ..errors import CassetteMissError, KitError
+from . import untrusted_yaml
 from .replay_miss import miss_message
 from .secret_scan import redact, redact_bytes, redact_event_stream, redact_value
 from .stable_record import StableValues, chain
@@ -121,16 +123,29 @@ def make_response_scrubber(secrets: Iterable[str]) -> Callable[[dict[str, Any]],
     return scrub_response
 
 
+class GuardedYaml:
+    """vcrpy's YAML serializer, with depth and aliases checked before it builds anything."""
+
+    serialize = staticmethod(yamlserializer.serialize)
+
+    @staticmethod
+    def deserialize(text: str) -> Any:
+        untrusted_yaml.check_structure(text)
+        return yamlserializer.deserialize(text)
+
+
 def build_vcr(secrets: Iterable[str] = (), stable: StableValues | None = None) -> vcr.VCR:
     """Scrubbing always; when recording, also the deterministic ids, clock and no timings (stable_record)."""
     scrub_request, scrub_response = make_request_scrubber(secrets), make_response_scrubber(secrets)
-    return vcr.VCR(
-        serializer="yaml",
+    recorder = vcr.VCR(
+        serializer="guarded-yaml",
         match_on=MATCH_ON,
         before_record_request=chain(scrub_request, stable.request) if stable else scrub_request,
         before_record_response=chain(scrub_response, stable.response) if stable else scrub_response,
         decode_compressed_response=True,
     )
+    recorder.register_serializer("guarded-yaml", GuardedYaml)
+    return recorder
 
 
 def _make_strict(cassette: Cassette, notebook: str, provider: str) -> None:
@@ -163,6 +178,27 @@ class CassetteShapeError(ValueError):
     """The cassette parsed, but is not what ``make record`` writes (truncated or edited)."""
 
 
+def _is_text_list(value: Any) -> bool:
+    return isinstance(value, str) or (isinstance(value, list) and all(isinstance(item, str) for item in value))
+
+
+def _check_body_matches_type(number: int, headers: dict[str, Any], body: str | bytes) -> None:
+    """A 2xx answer the SDKs will parse: JSON, or an event stream whose data are JSON."""
+    content_type = str(_header(headers, "content-type")).lower()
+    if "event-stream" not in content_type and "json" not in content_type:
+        raise CassetteShapeError(f"第 {number} 条交互的 2xx 响应不是 JSON（{content_type[:40] or '没有类型'}）")
+    try:
+        text = body.decode("utf-8") if isinstance(body, bytes) else body
+        if "event-stream" in content_type:
+            for line in text.splitlines():
+                if line.startswith("data:") and line[5:].strip() != "[DONE]":
+                    json.loads(line[5:])
+        else:
+            json.loads(text)
+    except (UnicodeDecodeError, ValueError, RecursionError):
+        raise CassetteShapeError(f"第 {number} 条交互的响应体不是有效的 JSON") from None
+
+
 def _check_interaction(number: int, interaction: Any) -> None:
     request = interaction.get("request") if isinstance(interaction, dict) else None
     response = interaction.get("response") if isinstance(interaction, dict) else None
@@ -180,6 +216,13 @@ def _check_interaction(number: int, interaction: Any) -> None:
     body = response.get("body")
     if not isinstance(body, dict) or not isinstance(body.get("string"), str | bytes):
         raise CassetteShapeError(f"第 {number} 条交互的 response 缺少 body.string")
+    for side in (request, response):
+        if not all(isinstance(name, str) and _is_text_list(value) for name, value in side["headers"].items()):
+            raise CassetteShapeError(f"第 {number} 条交互的 headers 取值不是文字")
+    if not (request["body"] is None or isinstance(request["body"], str | bytes)):
+        raise CassetteShapeError(f"第 {number} 条交互的 request.body 不是文字")
+    if 200 <= status["code"] < 300:
+        _check_body_matches_type(number, response["headers"], body["string"])
 
 
 def _check_metadata(metadata: Any) -> None:
@@ -197,7 +240,7 @@ def _check_metadata(metadata: Any) -> None:
 def check_cassette(text: str) -> None:
     """Raise unless ``text`` is a whole cassette as ``make record`` writes it. vcrpy writes the
     keys sorted, so ``version`` is the last line: a truncated file has none."""
-    data = yamlserializer.deserialize(text)
+    data = GuardedYaml.deserialize(text)
     if not isinstance(data, dict):
         raise CassetteShapeError("不是 YAML 映射")
     if data.get("version") != CASSETTE_FORMAT_VERSION:
@@ -208,15 +251,16 @@ def check_cassette(text: str) -> None:
     for number, interaction in enumerate(interactions, start=1):
         _check_interaction(number, interaction)
     _check_metadata(data.get("metadata"))
-    deserialize(text, yamlserializer)  # and vcrpy's own reading of it
+    deserialize(text, GuardedYaml)  # and vcrpy's own reading of it
 
 
 def _check_or_explain(path: Path, notebook: str, provider: str) -> None:
     shown = path.relative_to(CASSETTE_DIR.parent).as_posix()
     try:
-        check_cassette(path.read_bytes().decode("utf-8"))
+        check_cassette(untrusted_yaml.read_bounded(path, untrusted_yaml.CASSETTE_MAX_BYTES).decode("utf-8"))
     except Exception as error:  # every way of being unreadable gets the same one-line answer
-        reason = " ".join(str(error).split())[:80] if isinstance(error, CassetteShapeError) else type(error).__name__
+        explained = isinstance(error, CassetteShapeError | untrusted_yaml.YamlLimitError)
+        reason = " ".join(str(error).split())[:80] if explained else type(error).__name__
         raise KitError(
             f"录制文件 {shown} 已损坏（{reason}）：用 git checkout -- {shown} 恢复，"
             f"或重新录制：{record_command(notebook, provider)}"
@@ -257,5 +301,5 @@ def open_recorder(
 
 def cassette_metadata(path: Path) -> dict[str, Any]:
     """The values a recording stored beside its interactions (clock, fixture spec)."""
-    _requests, _responses, *metadata = FilesystemPersister.load_cassette(path, yamlserializer)
+    _requests, _responses, *metadata = FilesystemPersister.load_cassette(path, GuardedYaml)
     return metadata[0] if metadata else {}

@@ -18,6 +18,8 @@ from urllib.parse import quote, quote_plus, unquote_plus
 
 import yaml
 
+from . import untrusted_yaml
+
 
 def _is_basic_credentials(token: str) -> bool:
     """``Basic <base64>`` is a credential only if the base64 decodes to ``user:password``."""
@@ -283,7 +285,7 @@ def _leaves(value: Any, where: str) -> Iterator[tuple[str, str]]:
         if value[:1] in "[{":
             try:
                 parsed = json.loads(value)
-            except ValueError:
+            except (ValueError, RecursionError):  # nested deeper than Python parses: scanned as text above
                 return
             yield from _leaves(parsed, f"{where}<json>")
 
@@ -331,7 +333,7 @@ def _stream_pieces(lines: list[str]) -> tuple[dict[tuple[Any, ...], list[_Piece]
         prefix, payload, end = match.groups()
         try:
             event = json.loads(payload)
-        except ValueError:
+        except (ValueError, RecursionError):
             event = None
         if not isinstance(event, dict | list):
             event = {"": payload}  # plain text ([DONE], a JSON scalar): kept as written
@@ -405,12 +407,16 @@ def scan_cassette(path: Path, known_values: Iterable[str] = ()) -> list[Finding]
     from vcr.serializers.yamlserializer import deserialize  # vcrpy's own safe loader and tags
 
     known_values = tuple(known_values)
-    raw = path.read_bytes()
+    try:
+        raw = untrusted_yaml.read_bounded(path, untrusted_yaml.CASSETTE_MAX_BYTES)
+    except untrusted_yaml.YamlLimitError as error:
+        return [Finding(str(path), 0, "unreadable-cassette", str(error))]
     findings = find_secrets(raw.decode("utf-8", errors="replace"), str(path), known_values)
     try:
+        untrusted_yaml.check_structure(raw)  # depth and aliases first: a bomb must not reach the walk below
         data = deserialize(raw.decode("utf-8"))
     except (UnicodeDecodeError, yaml.YAMLError, ValueError) as error:
-        return [*findings, Finding(str(path), 0, "unreadable-cassette", type(error).__name__)]
+        return [*findings, Finding(str(path), 0, "unreadable-cassette", str(error)[:80] or type(error).__name__)]
     findings += find_secrets_in_value(data, path.name, known_values)
     interactions = data.get("interactions") if isinstance(data, dict) else None
     for index, interaction in enumerate(interactions if isinstance(interactions, list) else []):
@@ -425,6 +431,7 @@ def scan_cassette(path: Path, known_values: Iterable[str] = ()) -> list[Finding]
     return findings
 
 
+NOTEBOOK_MAX_BYTES = 64 * 1024 * 1024
 BINARY_MIME_PREFIXES = ("image/", "audio/", "video/", "application/pdf", "application/octet-stream")
 
 
@@ -460,11 +467,13 @@ def scrub_notebook_outputs(notebook: Any, known_values: Iterable[str]) -> None:
 def scan_notebook(path: Path, known_values: Iterable[str] = ()) -> list[Finding]:
     """The notebook's text, plus every output value decoded (base64 images included)."""
     known_values = tuple(known_values)
+    if path.stat().st_size > NOTEBOOK_MAX_BYTES:
+        return [Finding(str(path), 0, "unreadable-notebook", f"larger than {NOTEBOOK_MAX_BYTES} bytes")]
     text = path.read_text(encoding="utf-8", errors="replace")
     findings = find_secrets(text, str(path), known_values)
     try:
         notebook = json.loads(text)
-    except ValueError as error:
+    except (ValueError, RecursionError) as error:
         return [*findings, Finding(str(path), 0, "unreadable-notebook", type(error).__name__)]
     for index, cell in enumerate(notebook.get("cells", [])):
         findings += find_secrets_in_value(cell.get("outputs", []), f"{path.name}:cell{index}", known_values)

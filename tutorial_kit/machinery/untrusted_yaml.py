@@ -1,0 +1,57 @@
+"""YAML the project may not have written (a cassette or manifest from a pull request or a download):
+its limits are checked before anything builds objects from it.
+
+The size is checked on disk, before the file is read. Then libyaml streams the parse events (no
+recursion, no objects) to bound the nesting depth -- PyYAML's C composer recurses once per level,
+so ~30,000 nested brackets crash the process -- and to refuse aliases: ``make record`` never writes
+one, and an alias bomb makes everything that walks the result (the secret scan, the shape checks)
+take exponential time. Only then may a loader build it, its recursion bounded by the depth checked.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import yaml
+
+try:
+    from yaml import CSafeLoader as _EventSource
+except ImportError:  # PyYAML built without libyaml
+    from yaml import SafeLoader as _EventSource  # type: ignore[assignment]
+
+MAX_DEPTH = 64
+"""Nesting levels allowed; a recorded cassette has about 6 (bodies are strings, not YAML)."""
+CASSETTE_MAX_BYTES = 16 * 1024 * 1024
+"""The largest committed cassette has 66 kB; images sent as base64 stay well under this."""
+MANIFEST_MAX_BYTES = 2 * 1024 * 1024
+
+
+class YamlLimitError(ValueError):
+    """Too big, too deep, or uses aliases: the message is one Chinese phrase naming the limit."""
+
+
+def _size(count: int) -> str:
+    return f"{count / 1024 / 1024:.0f} MB" if count >= 1024 * 1024 else f"{count / 1024:.0f} kB"
+
+
+def read_bounded(path: Path, max_bytes: int) -> bytes:
+    """The file's bytes, refused before reading when it is larger than ``max_bytes``."""
+    size = path.stat().st_size
+    if size > max_bytes:
+        raise YamlLimitError(f"文件有 {_size(size)}，超过上限 {_size(max_bytes)}")
+    return path.read_bytes()
+
+
+def check_structure(text: str | bytes, max_depth: int = MAX_DEPTH) -> None:
+    """Raise :class:`YamlLimitError` if the YAML nests deeper than ``max_depth`` or uses an alias;
+    syntax errors surface as ``yaml.YAMLError`` as they would from a loader."""
+    depth = 0
+    for event in yaml.parse(text, Loader=_EventSource):
+        if isinstance(event, yaml.SequenceStartEvent | yaml.MappingStartEvent):
+            depth += 1
+            if depth > max_depth:
+                raise YamlLimitError(f"嵌套超过 {max_depth} 层")
+        elif isinstance(event, yaml.SequenceEndEvent | yaml.MappingEndEvent):
+            depth -= 1
+        elif isinstance(event, yaml.AliasEvent):
+            raise YamlLimitError("用了 YAML 别名（*），make record 从不写别名")
