@@ -50,4 +50,4 @@ def test_a_cloud_provider_names_its_key() -> None:
 
 def test_many_changed_fields_are_cut_short() -> None:
     many = _post({f"p{number}": number for number in range(9)})
-    assert "的 p0、p1、p2、p3 等 9 项 与录制时不同" in miss_message("local", many, RECORDED)
+    assert "的 messages、model、p0、p1 等 12 项 与录制时不同" in miss_message("local", many, RECORDED)
