@@ -60,7 +60,11 @@ CELLS = [
     "print(reply.choices[0].message.content)",
     'print("a", flush=True)\nprint("warn", file=sys.stderr, flush=True)\nprint("b", flush=True)\n'
     'time.sleep(0.2)\nprint("c")',
-    'time.sleep(float(os.environ.get("TINY_PAUSE", "0")))\nprint("done")',
+    # TINY_PAUSE_IN=replay: in that run only, say so with a marker file, then wait to be interrupted
+    'if os.environ.get("TINY_PAUSE_IN") == os.environ.get("LLM_MODE"):\n'
+    '    open(os.environ["TINY_MARKER"], "w").close()\n'
+    "    time.sleep(60)\n"
+    'print("done")',
     'print("DASHSCOPE_API_KEY", "已设置" if os.getenv("DASHSCOPE_API_KEY") else "未设置")',
 ]
 
@@ -150,15 +154,27 @@ def workspace(tmp_path: Path) -> Iterator[Workspace]:
     server.shutdown()
 
 
+# ``make test &`` (a background job), nohup in some shells and some CI runners start the suite with SIGINT
+# ignored, and an ignored signal stays ignored across fork and exec: record would never see the Ctrl+C this
+# file sends. So record starts the way it does from a terminal: SIGINT back to its default disposition
+# (Python then installs its KeyboardInterrupt handler), stdin not inherited (CI closes it).
+AS_FROM_A_TERMINAL = (
+    "import os, signal, sys; signal.signal(signal.SIGINT, signal.SIG_DFL); "
+    "os.execv(sys.executable, [sys.executable, *sys.argv[1:]])"
+)
+
+
 def start_record(space: Workspace, **env: str) -> subprocess.Popen[str]:
     return subprocess.Popen(
-        [sys.executable, "-m", "tutorial_kit.machinery.record", "--provider", "local", "--notebook", NOTEBOOK],
+        [sys.executable, "-c", AS_FROM_A_TERMINAL, "-m", "tutorial_kit.machinery.record", "--provider", "local",
+         "--notebook", NOTEBOOK],
         cwd=PROJECT_ROOT,
         env=space.env(**env),
+        stdin=subprocess.DEVNULL,
         stdout=subprocess.PIPE,
         stderr=subprocess.DEVNULL,
         text=True,
-    )
+    )  # fmt: skip
 
 
 def wait_for_line(process: subprocess.Popen[str], marker: str) -> list[str]:
@@ -184,21 +200,41 @@ def assert_no_leftovers(space: Workspace, children: list[psutil.Process]) -> Non
 POINTS = ["kernel starting", "live request open", "replaying"]
 
 
+def wait_for_file(path: Path, process: subprocess.Popen[str], seconds: float = 120) -> None:
+    deadline = time.monotonic() + seconds
+    while not path.exists():
+        assert process.poll() is None, f"record ended before {path.name} appeared"
+        assert time.monotonic() < deadline, f"{path.name} did not appear within {seconds} s"
+        time.sleep(0.05)
+
+
+def wait_for_kernel_process(process: subprocess.Popen[str], seconds: float = 60) -> None:
+    deadline = time.monotonic() + seconds
+    while not psutil.Process(process.pid).children():
+        assert process.poll() is None, "record ended before it started a kernel"
+        assert time.monotonic() < deadline, f"record started no kernel within {seconds} s"
+        time.sleep(0.02)
+
+
 @pytest.mark.parametrize("signal_number", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
 @pytest.mark.parametrize("point", POINTS)
 def test_signal_leaves_old_files_byte_identical(workspace: Workspace, point: str, signal_number: int) -> None:
+    """The signal lands at the moment named: once the live kernel's process exists (still starting); while the live
+    request is held open by the stub; while the replay kernel runs the notebook (the replay's pause cell
+    has said so with a marker file, and waits there to be interrupted)."""
     before = workspace.snapshot()
     workspace.stub.hold = point == "live request open"
-    process = start_record(workspace, TINY_PAUSE="30")
+    marker = workspace.root / "replaying.marker"
+    process = start_record(workspace, TINY_PAUSE_IN="replay", TINY_MARKER=str(marker))
     try:
         if point == "kernel starting":
             wait_for_line(process, "● 录制")
+            wait_for_kernel_process(process)
         elif point == "live request open":
             wait_for_line(process, "● 录制")
             assert workspace.stub.seen.wait(60), "the notebook never reached the stub server"
         else:
-            wait_for_line(process, "● 用录制回放")
-            time.sleep(3)  # well inside the replay's 30-second pause
+            wait_for_file(marker, process)
         children = psutil.Process(process.pid).children(recursive=True)
         process.send_signal(signal_number)
         output = process.communicate(timeout=60)[0]

@@ -7,6 +7,8 @@ never a session that opens and fails later with the wrong explanation."""
 
 from __future__ import annotations
 
+import copy
+import functools
 import json
 import random
 import shutil
@@ -29,15 +31,22 @@ CASSETTES = sorted(
     path.relative_to(CASSETTE_DIR).as_posix() for path in CASSETTE_DIR.glob("*/*.yaml")
 )  # fmt: skip
 PERCENTS = range(0, 100, 5)
+SAFE_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # committed files only, parsed to edit them
+SAFE_DUMPER = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
+
+
+@functools.lru_cache(maxsize=4)
+def parsed_original(data: bytes) -> Any:
+    return yaml.load(data, Loader=SAFE_LOADER)  # each file is edited some twenty ways: parse it once
 
 
 def edited(change: Callable[[dict[str, Any]], object]) -> Callable[[bytes], bytes]:
     """A corruption that parses the YAML, changes its shape, and writes it back."""
 
     def corrupt(data: bytes) -> bytes:
-        parsed = yaml.safe_load(data)
+        parsed = copy.deepcopy(parsed_original(data))
         change(parsed)
-        return yaml.safe_dump(parsed, allow_unicode=True).encode()
+        return yaml.dump(parsed, Dumper=SAFE_DUMPER, allow_unicode=True).encode()
 
     return corrupt
 

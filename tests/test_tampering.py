@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
 from pathlib import Path
 
-import pytest
 import yaml
 
 from tutorial_kit.machinery.recording import CASSETTE_DIR, PROJECT_ROOT
@@ -36,13 +36,13 @@ def change_first_response(path: Path, status: int, new_text: str) -> None:
     raise AssertionError(f"no {status} response in {path}")
 
 
-def run_nbval(tmp_path: Path, edit: tuple[int, str] | None) -> subprocess.CompletedProcess[str]:
+def run_nbval(tmp_path: Path, edits: list[tuple[int, str]]) -> subprocess.CompletedProcess[str]:
     cassettes = tmp_path / "cassettes"
     shutil.copytree(CASSETTE_DIR, cassettes)
     notebook = tmp_path / f"{NOTEBOOK}.ipynb"
     shutil.copy(PROJECT_ROOT / "notebooks" / notebook.name, notebook)
-    if edit:
-        change_first_response(cassettes / "local" / f"{NOTEBOOK}.yaml", *edit)
+    for status, text in edits:
+        change_first_response(cassettes / "local" / f"{NOTEBOOK}.yaml", status, text)
     env = dict(os.environ, TUTORIAL_CASSETTE_DIR=str(cassettes), LLM_MODE="replay", LLM_PROVIDER="")
     return subprocess.run(
         [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "--nbval", str(notebook)],
@@ -50,20 +50,23 @@ def run_nbval(tmp_path: Path, edit: tuple[int, str] | None) -> subprocess.Comple
     )  # fmt: skip
 
 
-@pytest.mark.parametrize(
-    ("edit", "expected"),
-    [
-        (None, "passed"),
-        ((200, "a changed answer"), "a changed answer"),
-        ((401, "Invalid key, changed"), "Invalid key, changed"),
-    ],
-    ids=["untouched", "changed-answer", "changed-error-body"],
-)
-def test_changed_response_fails_its_cell(tmp_path: Path, edit: tuple[int, str] | None, expected: str) -> None:
-    result = run_nbval(tmp_path, edit)
+def failed_cells(report: str) -> dict[str, str]:
+    """nbval's failure sections: cell id (``Cell 5``) -> that section's text."""
+    parts = re.split(r"^_{3,} \S+::(Cell \d+) _{3,}$", report, flags=re.MULTILINE)
+    return dict(zip(parts[1::2], parts[2::2], strict=True))
+
+
+def test_each_changed_response_fails_its_own_cell_and_no_other(tmp_path: Path) -> None:
+    """One nbval run of lesson 00 whose cassette copy has an answer and an error body changed: exactly two
+    cells fail, each showing one of the changed texts. Every other cell passes, which is the control the
+    untouched run used to give: the copied lesson and cassettes replay as the committed ones do."""
+    changes = [(200, "a changed answer"), (401, "Invalid key, changed")]
+    result = run_nbval(tmp_path, changes)
     report = result.stdout + result.stderr
-    if edit is None:
-        assert result.returncode == 0, report[-2000:]
-    else:
-        assert result.returncode != 0
-        assert "1 failed" in report and expected in report, report[-2000:]
+    assert result.returncode != 0
+    failed = failed_cells(report)
+    assert len(failed) == 2 and re.search(r"\b2 failed\b", report), report[-3000:]
+    for _status, text in changes:
+        showing = [cell for cell, section in failed.items() if text in section]
+        assert len(showing) == 1, f"{text!r} shown by {showing}:\n{report[-3000:]}"
+    assert re.search(r"\b[1-9]\d* passed\b", report), report[-2000:]

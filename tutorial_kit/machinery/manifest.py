@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import datetime as dt
 import fcntl
+import functools
 import os
 import tempfile
 from collections.abc import Callable
@@ -78,7 +80,13 @@ def _shown(path: Path) -> str:
 
 
 def _parse() -> Any:
-    text = MANIFEST_PATH.read_bytes().decode("utf-8")
+    return copy.deepcopy(_parse_text(MANIFEST_PATH.read_bytes().decode("utf-8")))
+
+
+@functools.lru_cache(maxsize=1)
+def _parse_text(text: str) -> Any:
+    """Parsed once while the file's text stays the same: start_session reads the manifest twice, and a
+    lesson may open several sessions (the caller gets a copy)."""
     data = yaml.safe_load(text)
     if data is None:
         raise ManifestShapeError("文件是空的")

@@ -1,0 +1,246 @@
+"""How long ``make test`` takes, and how much of a replayed lesson is the lesson (a measurement, not a test).
+
+Usage: .venv/bin/python scripts/bench_test.py [--no-suite] [--repeat N] [--cells SECONDS] [--lessons 03 13 ...]
+
+In one run, side by side, with the load average printed beside every phase:
+1. each lesson replayed in a fresh python3 kernel, as nbval does (one kernel per lesson, every cell run even
+   after an error), next to an empty notebook in its own fresh kernel: kernel start, first cell
+   (``start_session``: imports, manifest, cassette), the other cells;
+2. a warm ``make test`` (``python -m tutorial_kit test`` without the install check): ruff, then pytest with
+   the same arguments, wall seconds, pytest's summary line and the slowest tests.
+
+The ratio replay / empty is what a lesson costs beyond a kernel's start. Lessons that teach a real wait
+(the sandbox's time limit in 03, the timeouts and back-off in 13) are summed separately: their waits are
+the lesson. ``--cells 0.5`` lists every cell slower than half a second.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import statistics
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import nbformat
+import psutil
+from jupyter_client.manager import start_new_kernel
+
+from tutorial_kit.__main__ import PYTEST_ARGUMENTS, REPLAY_ENVIRONMENT, test_environment
+
+ROOT = Path(__file__).resolve().parent.parent
+TAUGHT_WAITS = {
+    "03_generate_and_validate_code": "沙箱：Deno/Pyodide 启动、死循环与刷屏的时限",
+    "13_errors_retries_and_cost": "超时与退避（真实等待）",
+}
+CELL_TIMEOUT = 600
+
+
+@dataclass
+class Run:
+    """One notebook in one fresh kernel."""
+
+    start: float = 0.0
+    first: float = 0.0
+    rest: float = 0.0
+    errors: int = 0
+    stored_errors: int = 0
+    cpu: float = 0.0
+    """CPU seconds of the kernel and the processes it waited for (user + system): less swayed by load than wall."""
+    slow_cells: list[tuple[int, float, str]] = field(default_factory=list)
+
+    @property
+    def total(self) -> float:
+        return self.start + self.first + self.rest
+
+
+def load_average() -> str:
+    one, five, fifteen = os.getloadavg()
+    return f"load {one:.2f} {five:.2f} {fifteen:.2f}"
+
+
+def run_cell(client: object, source: str) -> int:
+    """Execute one cell, wait for idle; the number of error outputs it produced."""
+    message_id = client.execute(source, store_history=True, allow_stdin=False)  # type: ignore[attr-defined]
+    errors = 0
+    while True:
+        message = client.get_iopub_msg(timeout=CELL_TIMEOUT)  # type: ignore[attr-defined]
+        if message["parent_header"].get("msg_id") != message_id:
+            continue
+        kind = message["msg_type"]
+        if kind == "error":
+            errors += 1
+        elif kind == "status" and message["content"]["execution_state"] == "idle":
+            break
+    client.get_shell_msg(timeout=CELL_TIMEOUT)  # type: ignore[attr-defined]
+    return errors
+
+
+def plain_environment() -> dict[str, str]:
+    """Replay mode and nothing else: how make test ran kernels before it cached bytecode (--env plain)."""
+    return {**os.environ, **REPLAY_ENVIRONMENT}
+
+
+KERNEL_ENVIRONMENT = {"test": test_environment, "plain": plain_environment}
+chosen_environment = test_environment
+
+
+def run_notebook(path: Path | None, slow: float) -> Run:
+    """A fresh kernel in the notebook folder (as nbval starts one), then every code cell in order."""
+    sources = []
+    if path is not None:
+        notebook = nbformat.read(path, as_version=4)
+        sources = [cell.source for cell in notebook.cells if cell.cell_type == "code"]
+        stored = [output for cell in notebook.cells for output in cell.get("outputs", [])]
+        stored_errors = sum(output.get("output_type") == "error" for output in stored)
+    else:
+        sources, stored_errors = ["pass"], 0
+    run = Run(stored_errors=stored_errors)
+    saved = dict(os.environ)
+    os.environ.clear()
+    os.environ.update(chosen_environment())  # by default what make test gives nbval's kernels
+    began = time.perf_counter()
+    manager, client = start_new_kernel(
+        kernel_name="python3", cwd=str(ROOT / "notebooks"), startup_timeout=300, stderr=subprocess.DEVNULL
+    )
+    run.start = time.perf_counter() - began
+    try:
+        for index, source in enumerate(sources):
+            began = time.perf_counter()
+            run.errors += run_cell(client, source)
+            took = time.perf_counter() - began
+            if index == 0:
+                run.first = took
+            else:
+                run.rest += took
+            if slow and took >= slow:
+                first_line = next((line for line in source.splitlines() if line.strip()), "")
+                run.slow_cells.append((index, took, first_line[:70]))
+        times = psutil.Process(manager.provisioner.pid).cpu_times()  # type: ignore[union-attr]
+        run.cpu = times.user + times.system + times.children_user + times.children_system
+    finally:
+        client.stop_channels()
+        manager.shutdown_kernel(now=True)
+        os.environ.clear()
+        os.environ.update(saved)
+    return run
+
+
+def lessons(chosen: list[str]) -> list[Path]:
+    every = sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
+    if not chosen:
+        return every
+    return [path for path in every if any(path.stem == name or path.stem.startswith(f"{name}_") for name in chosen)]
+
+
+def bench_lessons(paths: list[Path], repeat: int, slow: float) -> None:
+    print(f"\n== replay: one fresh kernel per notebook, lesson and empty notebook side by side ({load_average()})")
+    header = (
+        f"{'lesson':30} {'start':>6} {'cell 1':>6} {'rest':>6} {'replay':>7} {'empty':>6} {'ratio':>6}"
+        f" | {'cpu':>5} {'empty':>5} {'ratio':>5} | err/stored"
+    )
+    print(header)
+    plain: list[tuple[float, float, float, float]] = []
+    waits: list[tuple[float, float, float, float]] = []
+    slow_cells: list[str] = []
+    for number, path in enumerate(paths):
+        replays, empties = [], []
+        for attempt in range(repeat):
+            # alternate which goes first, so a change in load falls on both
+            if (number + attempt) % 2:
+                empties.append(run_notebook(None, 0))
+                replays.append(run_notebook(path, slow))
+            else:
+                replays.append(run_notebook(path, slow))
+                empties.append(run_notebook(None, 0))
+        replay = min(replays, key=lambda run: run.total)
+        empty = min(empties, key=lambda run: run.total)
+        row = (replay.total, empty.total, replay.cpu, empty.cpu)
+        (waits if path.stem in TAUGHT_WAITS else plain).append(row)
+        mark = " *" if path.stem in TAUGHT_WAITS else ""
+        print(
+            f"{path.stem[:30]:30} {replay.start:6.2f} {replay.first:6.2f} {replay.rest:6.2f} {replay.total:7.2f} "
+            f"{empty.total:6.2f} {replay.total / empty.total:6.2f} | {replay.cpu:5.2f} {empty.cpu:5.2f} "
+            f"{replay.cpu / empty.cpu:5.2f} | {replay.errors}/{replay.stored_errors}{mark}",
+            flush=True,
+        )
+        slow_cells += [f"  {path.stem[:2]} cell {i:>2} {took:5.2f} s  {line}" for i, took, line in replay.slow_cells]
+
+    def summary(label: str, rows: list[tuple[float, float, float, float]]) -> None:
+        if not rows:
+            return
+        replay, empty = sum(row[0] for row in rows), sum(row[1] for row in rows)
+        cpu, empty_cpu = sum(row[2] for row in rows), sum(row[3] for row in rows)
+        median = statistics.median(row[0] / row[1] for row in rows)
+        print(f"{label:31} wall: replay {replay:6.1f} s, empty {empty:5.1f} s, ratio {replay / empty:4.2f} "
+              f"(median {median:4.2f}); cpu: {cpu:5.1f} s / {empty_cpu:5.1f} s = {cpu / empty_cpu:4.2f} "
+              f"({len(rows)} lessons)")  # fmt: skip
+
+    print(f"-- ({load_average()})")
+    summary("without a taught wait", plain)
+    summary("with a taught wait (*)", waits)
+    summary("all lessons", plain + waits)
+    for stem, what in TAUGHT_WAITS.items():
+        print(f"  * {stem[:2]}: {what}")
+    if slow_cells:
+        print(f"cells slower than {slow} s (replay):")
+        print("\n".join(slow_cells))
+
+
+def bench_suite(durations: int) -> None:
+    """What ``python -m tutorial_kit test`` runs after installing: ruff, then pytest (offline where it can be)."""
+    print(f"\n== warm make test: ruff, then pytest {' '.join(PYTEST_ARGUMENTS[1:])} ({load_average()})", flush=True)
+    began = time.perf_counter()
+    ruff = subprocess.run([str(Path(sys.executable).parent / "ruff"), "check", "."], cwd=ROOT, capture_output=True)
+    ruff_wall = time.perf_counter() - began
+    pytest = ["bash", str(ROOT / "scripts" / "offline.sh"), sys.executable, *PYTEST_ARGUMENTS]
+    if durations:
+        pytest.append(f"--durations={durations}")
+    began = time.perf_counter()
+    result = subprocess.run(
+        pytest, cwd=ROOT, env=test_environment(), capture_output=True, text=True,
+        stdin=subprocess.DEVNULL,
+    )  # fmt: skip
+    wall = time.perf_counter() - began
+    lines = [line for line in result.stdout.splitlines() if line.strip()]
+    summary = next((line for line in reversed(lines) if re.search(r"\d+ (passed|failed)", line)), "?")
+    print(f"ruff {ruff_wall:.1f} s (exit {ruff.returncode}); pytest {wall:.1f} s (exit {result.returncode}); "
+          f"make test = {ruff_wall + wall:.1f} s on {os.cpu_count()} cores ({load_average()})")  # fmt: skip
+    print(f"pytest: {summary.strip('= ')}")
+    if durations:
+        start = next((i for i, line in enumerate(lines) if "slowest" in line and "durations" in line), None)
+        if start is not None:
+            print("\n".join(lines[start : start + durations + 1]))
+    failed = [line for line in lines if line.startswith(("FAILED", "ERROR"))]
+    if failed:
+        print("\n".join(failed[:40]))
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--no-suite", action="store_true", help="only the replay table")
+    parser.add_argument("--suite-only", action="store_true", help="only the warm make test")
+    parser.add_argument("--repeat", type=int, default=1, help="runs per notebook; the fastest counts")
+    parser.add_argument("--cells", type=float, default=0.0, help="list replayed cells slower than this (s)")
+    parser.add_argument("--durations", type=int, default=30, help="the slowest N tests of the suite (0: none)")
+    parser.add_argument("--env", choices=KERNEL_ENVIRONMENT, default="test", help="kernels' environment")
+    parser.add_argument("--lessons", nargs="*", default=[], help="only these lessons (number or stem)")
+    args = parser.parse_args()
+    global chosen_environment
+    chosen_environment = KERNEL_ENVIRONMENT[args.env]
+    print(f"bench_test: {os.cpu_count()} cores, {load_average()}, {time.strftime('%Y-%m-%d %H:%M:%S')}, "
+          f"kernels' environment: {args.env}")  # fmt: skip
+    if not args.suite_only:
+        bench_lessons(lessons(args.lessons), max(1, args.repeat), args.cells)
+    if not args.no_suite:
+        bench_suite(args.durations)
+    print(f"\nend: {load_average()}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
