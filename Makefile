@@ -77,9 +77,11 @@ check-requests: $(VENV)/.test
 bench-room: $(VENV)/.runtime
 	$(BIN)/python scripts/bench_room.py
 
-# make record NB=01_models PROVIDER=local（不写 NB 则录制全部笔记本）
+# make record NB=01_models PROVIDER=local（不写 NB 则录制全部笔记本）；OUTPUTS_ONLY=1：不实时运行，
+# 只用现有录制回放、更新保存的输出（工具包打印的行变了而请求没变时）
 record: $(VENV)/.test .env
-	$(BIN)/python -m tutorial_kit.machinery.record --provider $(PROVIDER) $(foreach n,$(NB),--notebook $(n))
+	$(BIN)/python -m tutorial_kit.machinery.record --provider $(PROVIDER) $(foreach n,$(NB),--notebook $(n)) \
+		$(if $(OUTPUTS_ONLY),--outputs-only)
 
 # 上课前：make rehearse PROVIDER=dashscope [NB="05_streaming 07_tool_calling"]：实时运行全部（或所选）笔记本，
 # 执行副本放在 runs/<日期>-<服务商>/，笔记本与录制不变；最后打印结果表与响应形状变化报告

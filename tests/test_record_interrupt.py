@@ -272,6 +272,12 @@ def test_success_replaces_all_three_and_merges_streams(workspace: Workspace) -> 
     again = start_record(workspace)
     assert again.communicate(timeout=180)[0] and again.returncode == 0
     assert workspace.snapshot() == first, "a second record changed files"
+    refresh = subprocess.run(
+        [sys.executable, "-m", "tutorial_kit.machinery.record", "--provider", "local", "--notebook", NOTEBOOK,
+         "--outputs-only"], cwd=PROJECT_ROOT, env=workspace.env(), capture_output=True, text=True, timeout=180,
+    )  # fmt: skip
+    assert refresh.returncode == 0, refresh.stdout + refresh.stderr
+    assert workspace.snapshot() == first, "refreshing outputs from the same recording changed files"
     assert "\x1b[" not in output
     cassette = (workspace.cassettes / "local" / f"{NOTEBOOK}.yaml").read_text(encoding="utf-8")
     assert "chatcmpl-stub" in cassette and "/v1/chat/completions" in cassette

@@ -244,6 +244,26 @@ def record_one(path: Path, provider_name: str) -> None:
     say(f"✔ {notebook_name}：{names} 与笔记本输出已更新", "green")
 
 
+def refresh_outputs(path: Path, provider_name: str) -> None:
+    """Store outputs replayed from the existing recording (nothing live, cassettes untouched): for a
+    change to the kit's printed lines (the status line, a mark) that leaves every request the same.
+    A request the recording lacks fails the replay, so a lesson whose requests changed is refused."""
+    provider = get_provider(provider_name)
+    notebook_name = path.stem
+    lesson = nbformat.read(path, as_version=4)
+    say(f"● 用现有录制回放 {notebook_name}，更新输出…")
+    replayed = run_notebook(
+        lesson, name=notebook_name, env={"LLM_PROVIDER": provider.name, "LLM_MODE": Mode.REPLAY.value},
+        cwd=path.parent, progress=Progress(f"回放 {notebook_name}"),
+    )  # fmt: skip
+    strip_executor_metadata(replayed, lesson)
+    coalesce_streams(replayed)
+    normalise_metadata(replayed)
+    scrub_notebook_outputs(replayed, key_values())
+    commit({path: nbformat.writes(replayed).encode("utf-8") + b"\n"}, {}, notebook_name, provider.name)
+    say(f"✔ {notebook_name}：笔记本输出已按现有录制更新（录制未变）", "green")
+
+
 def _stop_on_sigterm(signum: int, _frame: FrameType | None) -> None:
     # Raising lets every cleanup run: the kernel is shut down, the staging copy removed.
     raise KeyboardInterrupt(f"signal {signum}")
@@ -253,19 +273,21 @@ def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(description="录制笔记本的 HTTP 交互并保存回放输出")
     parser.add_argument("--provider", default="local")
     parser.add_argument("--notebook", action="append", default=[])
+    parser.add_argument("--outputs-only", action="store_true", help="不实时运行：用现有录制回放并更新保存的输出")
     args = parser.parse_args(argv)
     load_dotenv(DOTENV_PATH)  # the keys the learner put there; the environment wins
     signal.signal(signal.SIGTERM, _stop_on_sigterm)
     try:
         paths = notebook_paths(args.notebook)
-        resolve_mode("record", get_provider(args.provider), os.environ)  # no key or server: said once
+        if not args.outputs_only:
+            resolve_mode("record", get_provider(args.provider), os.environ)  # no key or server: said once
     except KitError as error:
         say(f"✘ {error}", "red")
         return 2
     failures: list[str] = []
     for path in paths:
         try:
-            record_one(path, args.provider)
+            (refresh_outputs if args.outputs_only else record_one)(path, args.provider)
         except KitError as error:  # the next lesson is still recorded; all failures are listed at the end
             say(f"✘ {strip_ansi(str(error))}（录制未保存，旧录制与笔记本未改动）", "red")
             failures.append(f"{path.stem}：{strip_ansi(str(error))}")
