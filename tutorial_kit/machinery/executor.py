@@ -16,6 +16,7 @@ from papermill.exceptions import PapermillExecutionError
 
 from .. import live_errors
 from ..errors import KitError
+from .kernel_transport import PrivateAsyncKernelManager
 
 CELL_TIMEOUT = 600
 QUIET_KERNEL = ["--IPKernelApp.log_level=ERROR"]
@@ -141,6 +142,7 @@ def run_notebook(
                 timeout=CELL_TIMEOUT,
                 record_timing=False,
                 extra_arguments=QUIET_KERNEL,
+                kernel_manager_class=PrivateAsyncKernelManager,  # private Unix sockets, not loopback TCP
             )
         except PapermillExecutionError as error:
             raise _failure(name, error, prepended_cells, notebook.cells) from None

@@ -68,6 +68,8 @@ def lab_arguments(open_browser: bool = False) -> list[str]:
         f"--LabApp.app_settings_dir={SETTINGS_DIR}",
         "--LabApp.news_url=None",
         "--ServerApp.contents_manager_class=tutorial_kit.machinery.lab_contents.LessonContentsManager",
+        # kernels on Unix sockets only this user can open, not loopback TCP (kernel_transport.py)
+        "--AsyncMappingKernelManager.kernel_manager_class=tutorial_kit.machinery.lab_kernels.LabKernelManager",
         "--ContentsManager.allow_hidden=True",
         f"--ContentsManager.hide_globs={json.dumps(HIDDEN_FROM_BROWSER)}",
     ]
