@@ -145,3 +145,40 @@ def test_the_secret_scan_reads_a_body_nested_deeper_than_python_parses(tmp_path:
     path = tmp_path / "deep.yaml"
     path.write_text(yaml.safe_dump(data), encoding="utf-8")
     assert scan_files([path]) == []
+
+
+MANIFEST_NAMED = ["cassettes/manifest.yaml", "make record NB=01_models PROVIDER=local"]
+MANIFEST_CASES: dict[str, Callable[[bytes], bytes]] = {
+    "alias bomb": lambda data: data + b"l0: &l0 [x, x]\n" + "".join(
+        f"l{i}: &l{i} [*l{i - 1}, *l{i - 1}]\n" for i in range(1, 41)
+    ).encode(),
+    "30,000 nested brackets": lambda data: data + b"deep: " + b"[" * 30_000 + b"]" * 30_000 + b"\n",
+}
+
+
+@pytest.mark.timeout(60)
+@pytest.mark.parametrize("name", MANIFEST_CASES)
+def test_a_manifest_with_an_alias_or_too_deep_is_one_line(cassettes: Path, name: str) -> None:  # noqa: F811
+    path = cassettes / "manifest.yaml"
+    original = path.read_bytes()
+    path.write_bytes(MANIFEST_CASES[name](original))
+    try:
+        clear, message = outcome(start(NOTEBOOK, PROVIDER))
+    finally:
+        path.write_bytes(original)
+    assert clear and all(part in message for part in MANIFEST_NAMED), message
+    assert ("别名" if "alias" in name else "嵌套超过") in message
+
+
+def test_a_huge_manifest_is_refused_before_it_is_read(cassettes: Path) -> None:  # noqa: F811
+    path = cassettes / "manifest.yaml"
+    original = path.read_bytes()
+    with path.open("ab") as file:
+        file.truncate(300 * 1024 * 1024)
+    try:
+        started = time.monotonic()
+        clear, message = outcome(start(NOTEBOOK, PROVIDER))
+    finally:
+        path.write_bytes(original)
+    assert clear and all(part in message for part in MANIFEST_NAMED) and "300 MB" in message, message
+    assert time.monotonic() - started < 5

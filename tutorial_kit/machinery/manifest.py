@@ -18,6 +18,7 @@ import yaml
 from ..errors import KitError
 from ..providers import PROVIDERS, Models
 from .recording import CASSETTE_DIR
+from .untrusted_yaml import MANIFEST_MAX_BYTES, YamlLimitError, check_structure, read_bounded
 
 MANIFEST_PATH = CASSETTE_DIR / "manifest.yaml"
 LOCK_PATH = CASSETTE_DIR / ".manifest.lock"
@@ -80,13 +81,17 @@ def _shown(path: Path) -> str:
 
 
 def _parse() -> Any:
-    return copy.deepcopy(_parse_text(MANIFEST_PATH.read_bytes().decode("utf-8")))
+    try:  # size before reading; depth and aliases before building (untrusted_yaml.py)
+        return copy.deepcopy(_parse_text(read_bounded(MANIFEST_PATH, MANIFEST_MAX_BYTES).decode("utf-8")))
+    except YamlLimitError as error:
+        raise ManifestShapeError(str(error)) from None
 
 
 @functools.lru_cache(maxsize=1)
 def _parse_text(text: str) -> Any:
     """Parsed once while the file's text stays the same: start_session reads the manifest twice, and a
     lesson may open several sessions (the caller gets a copy)."""
+    check_structure(text)
     data = yaml.safe_load(text)
     if data is None:
         raise ManifestShapeError("文件是空的")
