@@ -129,6 +129,34 @@ def inert_output(output: nbformat.NotebookNode) -> nbformat.NotebookNode:
     return nbformat.v4.new_output("display_data", data=shown)
 
 
+# A lesson's own picture: ![alt](../images/name.png), not yet given attributes.
+LESSON_PICTURE = re.compile(r"!\[[^\]\n]*\]\((?P<path>\.\./images/[\w.-]+\.png)\)(?!\{)")
+SMALL_PICTURE_WIDTH = 160
+"""Pictures narrower than this (px) are shown ZOOM times as wide, pixels kept crisp (site.css)."""
+ZOOM = 4
+
+
+def _png_width(path: Path) -> int | None:
+    try:
+        head = path.read_bytes()[:24]
+    except OSError:
+        return None
+    return int.from_bytes(head[16:20], "big") if head.startswith(PNG_SIGNATURE) and len(head) == 24 else None
+
+
+def enlarge_small_pictures(markdown: str) -> str:
+    """A picture a few dozen pixels wide (made small for a model) is unreadable at its own size
+    in the page: give it a width (MyST attrs_inline) ZOOM times its own."""
+
+    def enlarged(found: re.Match[str]) -> str:
+        width = _png_width(NOTEBOOK_DIR / found["path"])
+        if width is None or width >= SMALL_PICTURE_WIDTH:
+            return found[0]
+        return f"{found[0]}{{.small-picture width={width * ZOOM}px}}"
+
+    return LESSON_PICTURE.sub(enlarged, markdown)
+
+
 def staged_notebook(path: Path, data: dict[str, Any]) -> nbformat.NotebookNode:
     notebook = nbformat.read(path, as_version=4)
     notebook.metadata = nbformat.from_dict({k: v for k, v in notebook.metadata.items() if k in NOTEBOOK_METADATA_KEPT})
@@ -137,6 +165,8 @@ def staged_notebook(path: Path, data: dict[str, Any]) -> nbformat.NotebookNode:
             fence = "`" * max(3, max((len(run) for run in re.findall(r"`+", cell.source)), default=0) + 1)
             notebook.cells[index] = cell = nbformat.v4.new_markdown_cell(f"{fence}text\n{cell.source}\n{fence}")
         cell.get("metadata", {}).pop("mystnb", None)  # per-cell render settings (mime priorities)
+        if cell.cell_type == "markdown":
+            cell.source = enlarge_small_pictures(cell.source)
         if cell.cell_type == "code":
             cell.outputs = [inert_output(output) for output in cell.get("outputs", [])]
         # A reference answer folded away in JupyterLab is folded on the site too.
