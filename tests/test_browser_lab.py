@@ -29,7 +29,6 @@ from browser_support import (
     LESSONS,
     PROJECT_ROOT,
     assert_real_glyph,
-    chromium,
     expected_images,
     screenshot,
     stored_stderr_outputs,
@@ -154,12 +153,6 @@ def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
             process.wait(timeout=30)
         except subprocess.TimeoutExpired:
             process.kill()
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    with chromium() as browser:
-        yield browser
 
 
 def test_make_lab_prints_the_address_in_chinese_first_and_keeps_the_server_log_in_a_file(lab: Lab) -> None:
@@ -295,8 +288,14 @@ def _prompts(page: Any) -> list[str]:
     return page.eval_on_selector_all(".jp-CodeCell", PROMPTS_SCRIPT)
 
 
+KERNEL_IDLE_SCRIPT = (
+    "() => [...document.querySelectorAll('.jp-StatusBar-TextItem')].some(e => /\\|\\s*Idle/.test(e.textContent))"
+)
+
+
 def _wait_for_run_all(page: Any, lesson: str) -> list[str]:
-    """Until no cell is queued or running and the kernel stayed idle for a moment."""
+    """Until no cell is queued or running and the kernel is idle, seen twice a quarter second apart (Run All
+    marks every cell [*] at once, so no gap between two cells looks finished)."""
     deadline = time.monotonic() + RUN_ALL_TIMEOUT
     page.wait_for_function(
         "() => [...document.querySelectorAll('.jp-CodeCell .jp-InputPrompt')].some(e => e.textContent.includes('*'))"
@@ -306,11 +305,11 @@ def _wait_for_run_all(page: Any, lesson: str) -> list[str]:
     quiet = 0
     while time.monotonic() < deadline:
         prompts = _prompts(page)
-        busy = any("*" in prompt for prompt in prompts)
+        busy = any("*" in prompt for prompt in prompts) or not page.evaluate(KERNEL_IDLE_SCRIPT)
         quiet = 0 if busy else quiet + 1
-        if quiet >= 3:
+        if quiet >= 2:
             return prompts
-        time.sleep(1)
+        time.sleep(0.25)
     pytest.fail(f"{lesson}: run-all did not finish within {RUN_ALL_TIMEOUT} s")
 
 

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from browser_support import BROKEN_IMAGES_SCRIPT, LESSONS, chromium, expected_images, screenshot
+from browser_support import BROKEN_IMAGES_SCRIPT, LESSONS, expected_images, screenshot
 
 from tutorial_kit.machinery import manifest, site_build
 
@@ -87,12 +87,6 @@ def served(site: Path) -> Iterator[str]:
         yield f"http://127.0.0.1:{server.server_address[1]}/"
     finally:
         server.shutdown()
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    with chromium() as browser:
-        yield browser
 
 
 def _pages(site: Path) -> list[str]:
