@@ -422,6 +422,23 @@ SORT_FORGERIES = {
     + "G.eval(\"for (let i = 0; i < 400; i++) Object.defineProperty(Array.prototype, i, {configurable: true,"
     " set(v) { if (Array.isArray(v) && v[0] === 'got') v[1].sort((a, b) => a - b);"
     " Object.defineProperty(this, i, {value: v, writable: true, enumerable: true, configurable: true}); }})\")\n",
+    "a trace function sorts what it returns": (
+        "import sys\ndef tracer(frame, event, arg):\n"
+        "    if event == 'return' and frame.f_code.co_name == 'my_sort' and isinstance(arg, list):\n"
+        "        arg.sort()\n    return tracer\nsys.settrace(tracer)\n"
+    ),
+    "a sys.monitoring callback sorts what it returns": (
+        "import sys\nm = sys.monitoring\ndef on_return(code, offset, value):\n"
+        "    if code.co_name == 'my_sort':\n        value.sort()\n"
+        "m.use_tool_id(3, 'x')\nm.register_callback(3, m.events.PY_RETURN, on_return)\n"
+        "m.set_events(3, m.events.PY_RETURN)\n"
+    ),
+    "an audit hook keeps a trace function armed": (
+        "import sys\ndef tracer(frame, event, arg):\n"
+        "    if event == 'return' and isinstance(arg, list):\n        arg.sort()\n    return tracer\n"
+        "def hook(event, args):\n    if event == 'sys.settrace':\n        raise RuntimeError('no')\n"
+        "sys.settrace(tracer)\nsys.addaudithook(hook)\n"
+    ),
     "pyodide's proxies and internals patched": JS
     + "import pyodide_js\n"
     + "print('internals reachable:', hasattr(pyodide_js, '_module') or hasattr(pyodide_js, '_api'))\n"

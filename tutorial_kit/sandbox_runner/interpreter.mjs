@@ -99,12 +99,38 @@ const C = {
   takeException: api._PyErr_GetRaisedException,
   exceptionMatches: api._PyErr_GivenExceptionMatches,
   pointerOf: api.PyProxy_getPtr,
+  tupleGetItem: api._PyTuple_GetItem,
+  tupleNew: api._PyTuple_New,
+  tupleSetItem: api._PyTuple_SetItem,
+  incref: api._Py_IncRef,
+  callTuple: api._PyObject_Call,
+  callNoArgs: api._PyObject_CallNoArgs,
+  longFromLong: api._PyLong_FromLong,
+  listSetSlice: api._PyList_SetSlice,
+  setTrace: api._PyEval_SetTrace,
+  setProfile: api._PyEval_SetProfile,
+  gcDisable: api._PyGC_Disable,
 };
 const LIST = api._PyList_Type;
 const INT = api._PyLong_Type;
 const FLOAT = api._PyFloat_Type;
 const NONE = C.pointerOf(pyodide.runPython("type(None)"));
 const EXCEPTION = api.HEAPU32[api._PyExc_Exception >> 2]; // the class itself, not the variable
+// What runs the code's own Python while a function is called, besides the function: trace and
+// profile functions, sys.monitoring callbacks, garbage-collector callbacks. Captured now (builtins
+// and the collector's real callback list), switched off before every case.
+const hooks = pyodide.runPython(`
+import gc, sys
+_m = sys.monitoring
+(None, sys.gettrace, sys.getprofile, gc.callbacks, _m.set_events, _m.register_callback,
+ tuple(getattr(_m.events, _n) for _n in dir(_m.events) if _n.isupper() and _n != "NO_EVENTS"))
+`);
+const HOOKS = C.pointerOf(hooks);
+const [NONE_OBJECT, GET_TRACE, GET_PROFILE, GC_CALLBACKS, SET_EVENTS, REGISTER_CALLBACK, EVENTS] = [0, 1, 2, 3, 4, 5, 6].map(
+  (index) => C.tupleGetItem(HOOKS, index),
+);
+const EVENT_COUNT = api._PyTuple_Size(EVENTS);
+const SMALL_INTS = [0, 1, 2, 3, 4, 5].map((number) => C.longFromLong(number)); // tool ids (references kept)
 // The interpreter's internals are reachable from Python through these two names; the code
 // must not be able to rewire what the checks below call.
 delete pyodide._module;
@@ -178,6 +204,42 @@ function takeFailure() {
   return text;
 }
 
+/** fn(*args) for borrowed object pointers; a new reference, or 0 with an exception set. */
+function callWith(fn, args) {
+  const tuple = C.tupleNew(args.length);
+  for (let index = 0; index < args.length; index++) {
+    C.incref(args[index]);
+    C.tupleSetItem(tuple, index, args[index]);
+  }
+  return C.callTuple(fn, tuple, 0);
+}
+
+/** Switch off every hook through which the code's Python could run during the next call (and
+ * change what the call returns): the result is then what the function alone returned. The code's
+ * audit hook may refuse or re-arm, so the state is checked and the run fails if it stays armed. */
+function quiet() {
+  for (let attempt = 0; attempt < 3; attempt++) {
+    C.setTrace(0, 0); // both audited: the code's audit hook may refuse, so the state is read back below
+    C.setProfile(0, 0);
+    C.errClear();
+    C.gcDisable();
+    let settled = C.listSetSlice(GC_CALLBACKS, 0, 0x7fffffff, 0) === 0;
+    for (let tool = 0; tool < 6; tool++) {
+      const id = SMALL_INTS[tool];
+      if (!callWith(SET_EVENTS, [id, SMALL_INTS[0]])) C.errClear(); // a tool id not in use
+      for (let index = 0; index < EVENT_COUNT; index++) {
+        const previous = callWith(REGISTER_CALLBACK, [id, C.tupleGetItem(EVENTS, index), NONE_OBJECT]);
+        if (!previous) C.errClear();
+        else if (previous !== NONE_OBJECT) settled = false;
+      }
+    }
+    settled = C.callNoArgs(GET_TRACE) === NONE_OBJECT && C.callNoArgs(GET_PROFILE) === NONE_OBJECT && settled;
+    C.errClear();
+    if (settled) return;
+  }
+  throw new ErrorCtor("RuntimeError: the code keeps trace or monitoring hooks armed that the check cannot switch off");
+}
+
 /** A new Python list holding the case's numbers (ints stay ints, as json.loads would give). */
 function newArgument(values) {
   const list = C.listNew(values.length);
@@ -237,6 +299,7 @@ function runCases(namespace, name, cases) {
   const results = new ArrayCtor(cases.length);
   const budget = { left: RESULT_ITEMS_LIMIT };
   for (let index = 0; index < cases.length; index++) {
+    quiet();
     const argument = newArgument(cases[index]);
     const returned = C.call(fn, argument); // references are kept (never freed) until exit
     const read = returned ? readNumbers(C.typeOf(returned) === NONE ? argument : returned, budget) : takeFailure();
