@@ -244,8 +244,9 @@ def main(argv: list[str]) -> int:
         prog="python -m tutorial_kit.machinery.site_build", description="构建网页版（make site）。"
     )
     parser.add_argument("--output", type=Path, default=OUTPUT_DIR)
+    parser.add_argument("--staging", type=Path, default=STAGING_DIR)
     parsed = parser.parse_args(argv)
-    status = build(parsed.output)
+    status = build(parsed.output, parsed.staging)
     if status == 0:
         print(f"网页版已生成：{parsed.output / 'index.html'}（用浏览器打开）")
     return status
