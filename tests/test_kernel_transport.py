@@ -130,3 +130,8 @@ def test_lab_record_rehearse_and_nbval_start_kernels_on_private_sockets() -> Non
     assert lab_manager.transport == "ipc" and lab_manager.ip.startswith(str(kernel_transport.socket_dir()))
     assert executor.PrivateAsyncKernelManager is kernel_transport.PrivateAsyncKernelManager
     assert nbval.kernel.KernelManager is kernel_transport.PrivateKernelManager  # the project's conftest.py
+    import nbclient
+    import nbformat
+
+    client = nbclient.NotebookClient(nbformat.v4.new_notebook())  # tests that run a notebook themselves
+    assert client.kernel_manager_class is kernel_transport.PrivateAsyncKernelManager

@@ -32,6 +32,7 @@ from nbclient import NotebookClient
 from ..errors import KitError
 from ..providers import get_provider
 from .executor import QUIET_KERNEL, strip_ansi
+from .kernel_transport import PrivateAsyncKernelManager
 from .record import notebook_paths
 from .recording import CASSETTE_DIR, PROJECT_ROOT
 from .request_check import LOG_ENV
@@ -130,7 +131,7 @@ def _drive(path: Path, chosen: str, log_dir: Path, extra_env: dict[str, str] | N
     env.update({"LLM_PROVIDER": chosen, "LLM_MODE": "check", LOG_ENV: str(log), **(extra_env or {})})
     client = NotebookClient(
         notebook, timeout=CELL_TIMEOUT, kernel_name="python3", allow_errors=True, extra_arguments=QUIET_KERNEL,
-        resources={"metadata": {"path": str(path.parent)}},
+        resources={"metadata": {"path": str(path.parent)}}, kernel_manager_class=PrivateAsyncKernelManager,
     )  # fmt: skip
     client.execute(env=env)
     run = LessonRun(path.stem, chosen)
