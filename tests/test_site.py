@@ -5,6 +5,8 @@ from __future__ import annotations
 import functools
 import http.server
 import re
+import subprocess
+import sys
 import threading
 import urllib.parse
 from collections.abc import Iterator
@@ -12,20 +14,36 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from browser_support import BROKEN_IMAGES_SCRIPT, LESSONS, expected_images, screenshot
+from browser_support import BROKEN_IMAGES_SCRIPT, LESSONS, assert_real_glyph, expected_images, screenshot
 
 from tutorial_kit.machinery import manifest, site_build
+from tutorial_kit.marks import PASS
 
 SEARCH_WORD = "流式"  # a Chinese word: jieba must have segmented it out of running text
 
 
 @pytest.fixture(scope="module")
 def site(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Built by the command make site runs; what it printed is kept beside the pages."""
     root = tmp_path_factory.mktemp("site")
     output = root / "html"
-    status = site_build.build(output=output, staging=root / "src")
-    assert status == 0, "make site failed (Sphinx warnings are errors): see the captured output"
+    command = [sys.executable, "-m", "tutorial_kit.machinery.site_build", "--output", str(output)]
+    built = subprocess.run(
+        [*command, "--staging", str(root / "src")],
+        cwd=site_build.PROJECT_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    printed = built.stdout + built.stderr
+    assert built.returncode == 0, f"make site failed (Sphinx warnings are errors):\n{printed[-3000:]}"
+    (root / "make-site.out").write_text(printed, encoding="utf-8")
     return output
+
+
+def test_make_site_prints_one_line_and_no_warning(site: Path) -> None:
+    printed = (site.parent / "make-site.out").read_text(encoding="utf-8").strip().splitlines()
+    assert printed == [f"网页版已生成：{site / 'index.html'}（用浏览器打开）"]
 
 
 def test_every_lesson_has_a_page_and_the_index_lists_them_in_order(site: Path) -> None:
@@ -260,3 +278,145 @@ def test_stored_outputs_are_staged_as_text_or_a_real_png_only() -> None:
     html = MarkdownIt("commonmark").render(body)
     assert not re.search(r"<(script|img|svg|pre)|href=\"javascript", html), html
     assert "llama.cpp` &lt;img" in html and len(note) < 2_000
+
+
+def _search(page: Any, served: str, word: str) -> list[dict[str, str]]:
+    page.goto(f"{served}search.html?q={urllib.parse.quote(word)}")
+    page.wait_for_function("() => document.querySelectorAll('#search-results li a').length > 0", timeout=30_000)
+    page.wait_for_timeout(1000)  # the summaries arrive after the links
+    return page.eval_on_selector_all(
+        "#search-results li",
+        "items => items.map(i => ({href: i.querySelector('a').getAttribute('href'),"
+        " summary: (i.querySelector('p.context') || {}).textContent || ''}))",
+    )
+
+
+# What the theme's switcher and search button say: never part of a lesson's text.
+THEME_WORDS = ("亮色", "暗色", "System Settings", "Color mode", "Ctrl", "搜索课程")
+
+
+def test_search_lists_lesson_pages_first_with_lesson_text(served: str, browser: Any) -> None:
+    page = browser.new_page(viewport={"width": 1300, "height": 900})
+    try:
+        hits = _search(page, served, SEARCH_WORD)
+    finally:
+        page.close()
+    lesson = [("notebooks/" in hit["href"]) for hit in hits]
+    assert any(lesson) and lesson == sorted(lesson, reverse=True), [hit["href"] for hit in hits]
+    for hit in hits:
+        assert not any(word in hit["summary"] for word in THEME_WORDS), hit
+
+
+def _theme_strings() -> set[str]:
+    """The English interface strings of the theme, from its message template."""
+    import pydata_sphinx_theme
+
+    pot = Path(pydata_sphinx_theme.__file__).parent / "locale" / "sphinx.pot"
+    found = {match.split("%(")[0].strip() for match in re.findall(r'^msgid "(.+)"$', pot.read_text(), re.M)}
+    return {text for text in found if len(text) > 2} | {"Toggle hidden content", "Search the docs ..."}
+
+
+# Text and labels of the page's frame (header, sidebars, footer): everything outside the lesson itself.
+FRAME_TEXT_SCRIPT = """
+() => {
+  const article = document.querySelector('article');
+  const texts = [];
+  const walker = document.createTreeWalker(document.body, NodeFilter.SHOW_TEXT);
+  while (walker.nextNode()) {
+    const node = walker.currentNode;
+    if (article && article.contains(node) || node.parentElement.closest('script, style')) continue;
+    if (node.textContent.trim()) texts.push(node.textContent.trim());
+  }
+  for (const element of document.querySelectorAll('[aria-label], [title], [placeholder]')) {
+    for (const name of ['aria-label', 'title', 'placeholder']) {
+      const value = element.getAttribute(name);
+      if (value) texts.push(value.trim());
+    }
+  }
+  return texts;
+}
+"""
+VISIBLE_SEARCH_BOXES = (
+    "() => [...document.querySelectorAll('input[type=search], input[name=q], button.search-button-field')]"
+    ".filter(e => e.getClientRects().length > 0).length"
+)
+
+
+def test_one_search_box_and_a_chinese_frame_on_every_kind_of_page(served: str, browser: Any) -> None:
+    english = _theme_strings()
+    page = browser.new_page(viewport={"width": 1300, "height": 900})
+    try:
+        for name in ("index.html", f"notebooks/{LESSONS[0].stem}.html", "search.html?q=API", "sources.html"):
+            page.goto(served + name)
+            page.wait_for_timeout(500)
+            assert page.evaluate(VISIBLE_SEARCH_BOXES) == 1, name
+            frame = page.evaluate(FRAME_TEXT_SCRIPT)
+            assert sorted(set(frame) & english) == [], name
+    finally:
+        page.close()
+
+
+# Every table fits its column; pictures show at their own size, tiny ones (made for a model) larger.
+FIT_SCRIPT = """
+() => {
+  const column = document.querySelector('article').getBoundingClientRect();
+  const tooWide = t => t.getBoundingClientRect().width > column.width + 1
+    || t.parentElement.scrollWidth > t.parentElement.clientWidth + 1;
+  const tables = [...document.querySelectorAll('article table')].filter(tooWide).map(t => t.innerText.slice(0, 60));
+  const pictures = [...document.querySelectorAll('article img')].map(i => ({
+    src: i.getAttribute('src'), natural: i.naturalWidth, shown: Math.round(i.getBoundingClientRect().width),
+    small: i.classList.contains('small-picture'), room: Math.round(i.parentElement.getBoundingClientRect().width)}));
+  return {tables, pictures};
+}
+"""
+
+
+def test_tables_fit_and_pictures_are_shown_at_a_readable_size(served: str, browser: Any) -> None:
+    problems: list[str] = []
+    page = browser.new_page(viewport={"width": 1300, "height": 900})
+    try:
+        for lesson in LESSONS:
+            page.goto(f"{served}notebooks/{lesson.stem}.html", wait_until="load")
+            page.evaluate(BROKEN_IMAGES_SCRIPT, "article")  # scrolls every picture into view and waits for it
+            found = page.evaluate(FIT_SCRIPT)
+            problems += [f"{lesson.stem}: table wider than the column: {text!r}" for text in found["tables"]]
+            for picture in found["pictures"]:
+                natural = picture["natural"]
+                if natural < site_build.SMALL_PICTURE_WIDTH and picture["src"].startswith("../_images/"):
+                    wanted = natural * site_build.ZOOM  # the lesson's own small picture
+                else:
+                    wanted = min(natural, picture["room"])
+                if abs(picture["shown"] - wanted) > 1:
+                    problems.append(f"{lesson.stem}: {picture['src'][:60]} shown {picture['shown']} px, not {wanted}")
+        page.goto(f"{served}notebooks/07_tool_calling.html")
+        page.locator("article table").first.scroll_into_view_if_needed()
+        screenshot(page, "site-07-table")
+    finally:
+        page.close()
+    assert problems == []
+
+
+# A Chinese punctuation mark, then white space, then Chinese: a line break inside a paragraph's source.
+STRAY_SPACE = re.compile(r"[，。；：、！？）」』》]\s+[\u4e00-\u9fff（「『《]")
+
+
+def test_no_stray_space_after_chinese_punctuation(site: Path) -> None:
+    found = []
+    for page in ["index.html", *(f"notebooks/{lesson.stem}.html" for lesson in LESSONS)]:
+        html = (site / page).read_text(encoding="utf-8")
+        for paragraph in re.findall(r"<p>(.*?)</p>", html, re.S):
+            text = re.sub(r"<[^>]+>", "", paragraph)
+            found += [f"{page}: …{match.group(0)}…" for match in STRAY_SPACE.finditer(text)]
+    assert found == []
+
+
+def test_the_check_mark_of_an_exercise_renders_as_a_glyph(served: str, browser: Any) -> None:
+    checked = [lesson for lesson in LESSONS if "from tutorial_kit.exercises import check" in lesson.read_text("utf-8")]
+    assert checked
+    page = browser.new_page(viewport={"width": 1300, "height": 900})
+    try:
+        for lesson in checked:
+            page.goto(f"{served}notebooks/{lesson.stem}.html")
+            assert_real_glyph(page, "div.cell_output pre", PASS, f"site {lesson.stem}")
+    finally:
+        page.close()
