@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 import os
 import re
+import resource
 import statistics
 import subprocess
 import sys
@@ -197,24 +198,37 @@ def bench_suite(durations: int) -> None:
     began = time.perf_counter()
     ruff = subprocess.run([str(Path(sys.executable).parent / "ruff"), "check", "."], cwd=ROOT, capture_output=True)
     ruff_wall = time.perf_counter() - began
-    pytest = ["bash", str(ROOT / "scripts" / "offline.sh"), sys.executable, *PYTEST_ARGUMENTS]
-    if durations:
-        pytest.append(f"--durations={durations}")
+    pytest = ["bash", str(ROOT / "scripts" / "offline.sh"), sys.executable, *PYTEST_ARGUMENTS, "--durations=0"]
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
     began = time.perf_counter()
     result = subprocess.run(
-        pytest, cwd=ROOT, env=test_environment(), capture_output=True, text=True,
-        stdin=subprocess.DEVNULL,
+        pytest, cwd=ROOT, env=test_environment(), capture_output=True, text=True, stdin=subprocess.DEVNULL
     )  # fmt: skip
     wall = time.perf_counter() - began
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = after.ru_utime + after.ru_stime - usage.ru_utime - usage.ru_stime
     lines = [line for line in result.stdout.splitlines() if line.strip()]
     summary = next((line for line in reversed(lines) if re.search(r"\d+ (passed|failed)", line)), "?")
     print(f"ruff {ruff_wall:.1f} s (exit {ruff.returncode}); pytest {wall:.1f} s (exit {result.returncode}); "
           f"make test = {ruff_wall + wall:.1f} s on {os.cpu_count()} cores ({load_average()})")  # fmt: skip
+    print(f"pytest's CPU time, with every process it waited for (kernels, Lab, Chromium): {cpu:.1f} s")
     print(f"pytest: {summary.strip('= ')}")
+    timings = [
+        (float(found[1]), found[2], found[3])
+        for found in (re.match(r"^([0-9.]+)s (setup|call|teardown) +(\S+)", line) for line in lines)
+        if found
+    ]
+    per_file: dict[str, float] = {}
+    for seconds, _phase, test in timings:
+        name = test.split("::")[0]
+        per_file[name] = per_file.get(name, 0.0) + seconds
     if durations:
-        start = next((i for i, line in enumerate(lines) if "slowest" in line and "durations" in line), None)
-        if start is not None:
-            print("\n".join(lines[start : start + durations + 1]))
+        print(f"slowest {durations} (setup, call or teardown):")
+        for seconds, phase, test in sorted(timings, reverse=True)[:durations]:
+            print(f"  {seconds:6.2f} s {phase:8} {test}")
+        print("per file (a file runs on one worker: --dist loadfile):")
+        for name, seconds in sorted(per_file.items(), key=lambda item: -item[1])[:durations]:
+            print(f"  {seconds:6.1f} s  {name}")
     failed = [line for line in lines if line.startswith(("FAILED", "ERROR"))]
     if failed:
         print("\n".join(failed[:40]))

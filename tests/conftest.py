@@ -23,3 +23,26 @@ def browser() -> Iterator[Any]:
 
     with chromium() as launched:
         yield launched
+
+
+# pytest-xdist hands each file to one worker (--dist loadfile) in collection order (make test passes
+# --no-loadscope-reorder): the files that take longest go first, so the two workers finish together.
+# Per-file times: scripts/bench_test.py. The order changes no result, only when each file starts.
+LONGEST_FIRST = (
+    "test_browser_lab.py",
+    "test_browser_lab_later.py",
+    "test_check_requests.py",
+    "test_record_interrupt.py",
+    "test_site.py",
+    "test_rehearse.py",
+    "test_adversarial.py",
+    "03_generate_and_validate_code.ipynb",
+    "13_errors_retries_and_cost.ipynb",
+    "test_replay_corruption.py",
+    "test_sandbox.py",
+)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    rank = {name: number for number, name in enumerate(LONGEST_FIRST)}
+    items.sort(key=lambda item: rank.get(item.path.name, len(rank)))  # stable: each file keeps its own order

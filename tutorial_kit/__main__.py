@@ -16,7 +16,9 @@ from .machinery.environment import GROUPS, PROJECT_ROOT, ensure, ensure_env_file
 
 REPLAY_ENVIRONMENT = {"LLM_MODE": "replay", "LLM_PROVIDER": "", "LLM_MODEL": ""}
 PYTEST_ARGUMENTS = [
-    "-m", "pytest", "-n", "2", "--dist", "loadfile", "--nbval", "--nbval-kernel-name", "python3",
+    # one file per worker, longest first (tests/conftest.py orders them; xdist keeps that order)
+    "-m", "pytest", "-n", "2", "--dist", "loadfile", "--no-loadscope-reorder",
+    "--nbval", "--nbval-kernel-name", "python3",
     # a kernel start once took over nbval's 60 s default while the other worker drove Chromium on 2 cores
     "--nbval-kernel-startup-timeout", "300",
     "-p", "no:cacheprovider", "-rs", "tests", "notebooks",
