@@ -216,20 +216,40 @@ def test_every_corruption_is_one_line_naming_file_and_fix(cassettes: Path, capsy
 
 
 def test_one_line_in_a_real_kernel(copy_of_cassettes: Path, tmp_path: Path) -> None:
-    """What the learner sees in Jupyter: the first cell's error output is a single line."""
+    """What the learner sees in Jupyter, one representative case per class of the sweep above, in one kernel:
+    a truncated cassette, one that is not YAML, one whose shape is wrong, then a broken manifest (that cell
+    breaks it first: the cells before need it whole). Each cell's error output is a single line naming the
+    file and the fix."""
     target = tmp_path / "cassettes"
     shutil.copytree(copy_of_cassettes, target)
-    cassette = target / "local" / "00_getting_started.yaml"
-    cassette.write_bytes(cassette.read_bytes()[: cassette.stat().st_size * 55 // 100])
-    notebook = nbformat.v4.new_notebook()
-    notebook.cells.append(
-        nbformat.v4.new_code_cell('from tutorial_kit import start_session\nstart_session("00_getting_started")')
-    )
+    for notebook, corrupt in [
+        ("00_getting_started", cassette_cases()["truncated-55%"]),
+        ("01_models", COMMON["binary-garbage"]),
+        ("02_completions", CASSETTE_ONLY["missing-response"]),
+    ]:
+        cassette = target / "local" / f"{notebook}.yaml"
+        cassette.write_bytes(corrupt(cassette.read_bytes()))
+    broken_manifest = manifest_cases()["no-notebooks-key"]((target / "manifest.yaml").read_bytes())
+    cells = [
+        'from tutorial_kit import start_session\nstart_session("00_getting_started")',
+        'start_session("01_models")',
+        'start_session("02_completions")',
+        f"import pathlib\npathlib.Path({str(target / 'manifest.yaml')!r}).write_bytes({broken_manifest!r})\n"
+        'start_session("00_getting_started")',
+    ]
+    named = [
+        ("cassettes/local/00_getting_started.yaml", "make record NB=00_getting_started PROVIDER=local"),
+        ("cassettes/local/01_models.yaml", "make record NB=01_models PROVIDER=local"),
+        ("cassettes/local/02_completions.yaml", "make record NB=02_completions PROVIDER=local"),
+        ("cassettes/manifest.yaml", "make record NB=00_getting_started PROVIDER=local"),
+    ]
+    notebook = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(source) for source in cells])
     overrides = {"TUTORIAL_CASSETTE_DIR": str(target), "LLM_MODE": "replay", "LLM_PROVIDER": ""}
     with environment(overrides):
         NotebookClient(notebook, timeout=120, kernel_name="python3", allow_errors=True).execute()
-    errors = [output for output in notebook.cells[0].outputs if output.output_type == "error"]
-    assert len(errors) == 1, json.dumps(notebook.cells[0].outputs, ensure_ascii=False)[:500]
-    shown = "\n".join(errors[0].traceback)
-    assert len(errors[0].traceback) == 1 and shown.count("\n") == 0, shown
-    assert "cassettes/local/00_getting_started.yaml" in shown and "make record NB=00_getting_started" in shown
+    for cell, (path, command) in zip(notebook.cells, named, strict=True):
+        errors = [output for output in cell.outputs if output.output_type == "error"]
+        assert len(errors) == 1, json.dumps(cell.outputs, ensure_ascii=False)[:500]
+        shown = "\n".join(errors[0].traceback)
+        assert len(errors[0].traceback) == 1 and shown.count("\n") == 0, shown
+        assert path in shown and command in shown, shown
