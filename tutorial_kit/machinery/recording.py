@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import json
 import os
 import re
@@ -10,13 +12,16 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
+from xml.parsers.expat import ExpatError
 
 import vcr
 from vcr.cassette import Cassette, CassetteContextDecorator
+from vcr.matchers import _get_transformers
 from vcr.persisters.filesystem import FilesystemPersister
 from vcr.request import Request
 from vcr.serialize import CASSETTE_FORMAT_VERSION, deserialize
 from vcr.serializers import yamlserializer
+from vcr.util import read_body
 
 from ..errors import CassetteMissError, KitError
 from . import untrusted_yaml
@@ -134,6 +139,35 @@ class GuardedYaml:
         return yamlserializer.deserialize(text)
 
 
+def _transform(transformers: tuple[Callable[[Any], Any], ...], body: Any) -> Any:
+    for transform in transformers:
+        body = transform(body)
+    return body
+
+
+_transform_once = functools.lru_cache(maxsize=512)(_transform)
+
+
+def _transformed(transformers: tuple[Callable[[Any], Any], ...], body: Any) -> Any:
+    hashable = body is None or isinstance(body, bytes | str)
+    return (_transform_once if hashable else _transform)(transformers, body)
+
+
+def same_body(new: Request, recorded: Request) -> None:
+    """vcrpy's ``body`` matcher (both bodies through the same content-type transforms, so JSON compares
+    parsed and key order does not matter), each distinct body transformed once, and no text diff: replay
+    compares a request with every recorded one, and the diff vcrpy builds for each pair that differs took
+    most of the time (lesson 04: 5.6 ms of CPU per request, 1.2 ms without). Raises AssertionError when they differ."""
+    transformers = tuple(_get_transformers(new))
+    if transformers != tuple(_get_transformers(recorded)):
+        transformers = ()
+    first, second = read_body(new), read_body(recorded)
+    with contextlib.suppress(ValueError, ExpatError):  # a body that does not parse as its type says: compared raw
+        first, second = _transformed(transformers, first), _transformed(transformers, second)
+    if first != second:
+        raise AssertionError("the bodies differ")
+
+
 def build_vcr(secrets: Iterable[str] = (), stable: StableValues | None = None) -> vcr.VCR:
     """Scrubbing always; when recording, also the deterministic ids, clock and no timings (stable_record)."""
     scrub_request, scrub_response = make_request_scrubber(secrets), make_response_scrubber(secrets)
@@ -145,6 +179,7 @@ def build_vcr(secrets: Iterable[str] = (), stable: StableValues | None = None) -
         decode_compressed_response=True,
     )
     recorder.register_serializer("guarded-yaml", GuardedYaml)
+    recorder.register_matcher("body", same_body)
     return recorder
 
 
