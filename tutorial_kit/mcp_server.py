@@ -64,16 +64,17 @@ def get_weather(city: Annotated[City, Field(description="City name in English")]
 def search_docs(
     query: Annotated[str, Field(description="What to search for", max_length=80)],
     limit: Annotated[int, Field(ge=1, le=5, description="How many results")] = 2,
-) -> list[dict[str, str]]:
+) -> dict[str, Any]:
     """Search the course documents and community notes. Returns the best matches with their text."""
     pairs = _documents()
     source_of = {doc.id: source for doc, source in pairs}
     hits = search(query, [doc for doc, _ in pairs], limit=limit)
-    return [
+    results = [
         {"id": hit.document.id, "source": source_of[hit.document.id], "title": hit.document.title,
          "content": hit.document.content}
         for hit in hits
     ]  # fmt: skip
+    return {"query": query, "results": results}
 
 
 _OPERATORS: dict[type, Callable[..., float]] = {
