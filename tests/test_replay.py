@@ -147,7 +147,7 @@ def test_status_line_says_mode_provider_model_and_origin(
     start_session(NOTEBOOK, provider="local")
     line = capsys.readouterr().out.strip()
     assert line.startswith("▶ 回放模式 · 服务商 local · 模型 smollm2-135m · ")
-    assert "录自本机的 llama.cpp 服务器 · 实时运行：make serve-local" in line
+    assert line.endswith("录自本机 llama.cpp 服务器 · 实时运行：make serve-local 或见第 00 课")
     assert "\n" not in line and "commit" not in line and "补丁" not in line  # build details live elsewhere
     assert session_module._active is not None
 

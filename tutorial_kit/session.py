@@ -79,12 +79,12 @@ def _origin(notebook: str, provider: Provider, mode: Mode, entry: dict[str, Any]
     if provider.key_env:
         go_live = f"实时运行：在 .env 填写 {provider.key_env}"
     else:
-        go_live = "实时运行：make serve-local，其他方式见第 00 课"
+        go_live = "实时运行：make serve-local 或见第 00 课"
     if entry.get("origin") == "fixture":
         return f"示例数据（按文档格式编写，不是真实回答） · {go_live}"
     server = str(entry.get("server", ""))
     if provider.key_env is None:
-        place = "本机的 llama.cpp 服务器" if server.startswith("llama.cpp") else "本机的服务器"
+        place = "本机 llama.cpp 服务器" if server.startswith("llama.cpp") else "本机服务器"
     else:
         place = f"{provider.label.split('（')[0]}的 API"
     return f"{entry.get('recorded_on', '日期不明')} 录自{place} · {go_live}"
