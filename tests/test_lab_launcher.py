@@ -2,6 +2,12 @@
 
 from __future__ import annotations
 
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -38,3 +44,44 @@ def test_lab_is_started_with_the_browser_choice_and_no_hard_coded_no_browser() -
 def test_the_server_log_goes_to_a_file_the_tests_can_move(tmp_path: Path) -> None:
     assert lab.log_path({}) == lab.LOG_PATH
     assert lab.log_path({"TUTORIAL_LAB_LOG": str(tmp_path / "x.log")}) == tmp_path / "x.log"
+
+
+@pytest.mark.skipif(not hasattr(signal, "SIGTERM") or os.name == "nt", reason="POSIX signals")
+def test_the_server_stops_with_its_launcher(tmp_path: Path) -> None:
+    """A launcher ended by SIGTERM (a test's terminate(), a closed terminal's SIGHUP) leaves no server behind."""
+    env = {**os.environ, "JUPYTER_RUNTIME_DIR": str(tmp_path / "rt"), "TUTORIAL_LAB_LOG": str(tmp_path / "lab.log")}
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    launcher = subprocess.Popen(
+        [sys.executable, "-m", "tutorial_kit.machinery.lab", "--no-browser", f"--port={port}"],
+        cwd=lab.PROJECT_ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )
+    try:
+        assert launcher.stdout is not None
+        first = launcher.stdout.readline()  # printed once the server answers
+        assert first.startswith("JupyterLab 已启动"), first
+        (info,) = (tmp_path / "rt").glob("jpserver-*.json")
+        server = int(info.stem.removeprefix("jpserver-"))
+        launcher.terminate()
+        launcher.wait(timeout=60)
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and _alive(server):
+            time.sleep(0.2)
+        assert not _alive(server), "jupyter lab kept running after make lab was ended"
+    finally:
+        if launcher.poll() is None:
+            launcher.kill()
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    status = Path(f"/proc/{pid}/stat")
+    return not (status.is_file() and status.read_text().split(")")[-1].split()[0] == "Z")  # a zombie has exited

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -157,6 +158,14 @@ def _stop(process: subprocess.Popen[bytes]) -> None:
             process.wait()
 
 
+class _Stopped(Exception):
+    """SIGTERM or SIGHUP reached the launcher (a closed terminal, a test, a process manager)."""
+
+
+def _raise_stopped(signum: int, frame: object) -> None:
+    raise _Stopped
+
+
 def main(extra: list[str]) -> int:
     existing = running_server_url()
     if existing:
@@ -168,6 +177,9 @@ def main(extra: list[str]) -> int:
     log = log_path()
     log.parent.mkdir(parents=True, exist_ok=True)
     command = [sys.executable, "-m", "jupyterlab", *lab_arguments(open_browser), *extra]
+    for name in ("SIGTERM", "SIGHUP"):  # the server never outlives its launcher
+        if hasattr(signal, name):
+            signal.signal(getattr(signal, name), _raise_stopped)
     # stdin is not a terminal: Ctrl+C stops the server at once instead of asking "y/[n]" inside the log.
     with log.open("wb") as out:
         process = subprocess.Popen(command, cwd=PROJECT_ROOT, stdin=subprocess.DEVNULL, stdout=out, stderr=out)
@@ -190,6 +202,16 @@ def main(extra: list[str]) -> int:
         _stop(process)
         print("JupyterLab 已停止。")
         return 0
+    except _Stopped:
+        return 0
+    finally:
+        if process.poll() is None:
+            process.terminate()  # SIGTERM: the server shuts its kernels down and exits
+            try:
+                process.wait(timeout=STOP_TIMEOUT)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
 
 
 if __name__ == "__main__":
