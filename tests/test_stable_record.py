@@ -12,7 +12,7 @@ from tutorial_kit.machinery.stable_record import StableValues
 DAY = datetime(2026, 12, 4, 15, 30, tzinfo=timezone.utc)
 RESPONSE = (
     '{"choices":[{"message":{"tool_calls":[{"type":"function","id":"qa21dybdr5NWgw8IekYenIKy7UL8Tg0x"}]}}],'
-    '"created":1795432478,"id":"chatcmpl-P6AM9Rhml5X4ncG8VyVvCmvgI8XrXAzc","system_fingerprint":"b0-0c1e57098",'
+    '"created":1795432478,"completed_at":1795432481,"id":"chatcmpl-P6AM9Rhml5X4ncG8VyVvCmvgI8XrXAzc","system_fingerprint":"b0-0c1e57098",'
     '"timings":{"prompt_n":18,"prompt_ms":55.609,"predicted_per_second":21.614524374222885},"usage":{"total_tokens":9}}'
 )
 
@@ -25,11 +25,12 @@ def test_two_recordings_with_other_random_ids_store_the_same_bytes() -> None:
     first = record(StableValues("local/07_tool_calling", DAY), RESPONSE)
     other_run = RESPONSE.replace("qa21dybdr5NWgw8IekYenIKy7UL8Tg0x", "ZZ21dybdr5NWgw8IekYenIKy7UL8Tg0y")
     other_run = other_run.replace("P6AM9Rhml5X4ncG8VyVvCmvgI8XrXAzc", "Q7AM9Rhml5X4ncG8VyVvCmvgI8XrXAzd")
-    other_run = other_run.replace("1795432478", "1795432999").replace("55.609", "71.2")
+    other_run = other_run.replace("1795432478", "1795432999").replace("1795432481", "1795433002")
+    other_run = other_run.replace("55.609", "71.2")
     assert record(StableValues("local/07_tool_calling", DAY), other_run) == first
     data = json.loads(first)
     assert "timings" not in data and data["usage"] == {"total_tokens": 9}
-    assert data["created"] == int(datetime(2026, 12, 4, tzinfo=timezone.utc).timestamp())
+    assert data["created"] == data["completed_at"] == int(datetime(2026, 12, 4, tzinfo=timezone.utc).timestamp())
     assert data["id"].startswith("chatcmpl-") and len(data["id"]) == len("chatcmpl-") + 32
     assert data["system_fingerprint"] == "b0-0c1e57098"
 

@@ -3,14 +3,14 @@
 The project's server answers the same request with the same text (``--no-cache-prompt``), but
 every response also carries values that change on each call: random ids (``chatcmpl-…``,
 ``resp_…``, tool-call ids, which later requests send back), the clock (``created``,
-``created_at``) and llama-server's own speed report (``timings``, not part of the OpenAI API).
+``created_at``, ``completed_at``) and llama-server's own speed report (``timings``, not part of the OpenAI API).
 DESIGN.md section 4: the clock, random numbers and machine speed are made deterministic, so a
 second ``make record`` of an unchanged lesson leaves its cassette and notebook byte-identical.
 
 - each random id becomes an id of the same shape derived from the cassette's name and the order
   in which the id first appeared; the same substitution is applied to later requests, so the
   ``tool_call_id`` or ``previous_response_id`` a lesson sends back still matches on replay;
-- ``created`` / ``created_at`` become the recording day's 00:00 UTC (the same value
+- ``created`` / ``created_at`` / ``completed_at`` become the recording day's 00:00 UTC (the same value
   ``Session.now()`` gives a lesson while recording);
 - ``timings`` is removed: it is the recording machine's speed, and no stored output may depend on it.
 
@@ -33,7 +33,7 @@ RANDOM_ID = re.compile(
     r'"(?:id|call_id|item_id|response_id|previous_response_id|tool_call_id)"\s*:\s*'
     r'"((?:chatcmpl-|cmpl-|resp_|msg_|fc_|call_|rs_)?([A-Za-z0-9]{32}))"'
 )
-CLOCK = re.compile(r'("created(?:_at)?"\s*:\s*)(\d{9,11})\b')
+CLOCK = re.compile(r'("(?:created|created_at|completed_at)"\s*:\s*)(\d{9,11})\b')
 TIMINGS = re.compile(r',\s*"timings"\s*:\s*\{[^{}]*\}|"timings"\s*:\s*\{[^{}]*\}\s*,?')
 ALPHABET = string.ascii_letters + string.digits
 
