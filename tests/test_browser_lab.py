@@ -324,19 +324,62 @@ FIRST_LESSONS = [lesson for lesson in LESSONS if lesson.name < "08"]
 LATER_LESSONS = [lesson for lesson in LESSONS if lesson.name >= "08"]
 
 
+class LabWindow:
+    """One Lab window for the lessons of a file, as a learner keeps one open and opens lesson after lesson
+    from the file browser (JupyterLab's front end boots once, not once per lesson). A lesson whose test
+    failed may leave a dialog or an unsaved tab behind: the window is then closed and the next lesson
+    gets a fresh one."""
+
+    def __init__(self, lab: Lab, browser: Any) -> None:
+        self.lab, self.browser, self.page, self.opened = lab, browser, None, 0
+
+    def ready(self) -> Any:
+        if self.page is None:
+            self.opened += 1  # a workspace of its own: nothing a failed lesson left open is restored
+            self.page = self.browser.new_page(viewport={"width": 1400, "height": 900})
+            self.page.goto(self.lab.url(f"lab/workspaces/lessons-{self.opened}/tree/notebooks"))
+            _listing(self.page)
+        return self.page
+
+    def discard(self) -> None:
+        if self.page is not None:
+            self.page.close()
+            self.page = None
+
+
+@pytest.fixture(scope="module")
+def lab_window(lab: Lab, browser: Any) -> Iterator[LabWindow]:
+    window = LabWindow(lab, browser)
+    yield window
+    window.discard()
+
+
+def _open_from_file_browser(page: Any, name: str) -> None:
+    """Double-click the lesson in the file browser (showing notebooks/) and wait for its tab."""
+    page.locator(".jp-DirListing-content .jp-DirListing-itemText").get_by_text(name, exact=True).dblclick()
+    page.wait_for_selector(f"li.lm-TabBar-tab.jp-mod-current:has-text('{name}')", timeout=START_TIMEOUT * 1000)
+    page.wait_for_selector(".jp-NotebookPanel .jp-Cell", timeout=START_TIMEOUT * 1000)
+
+
+def _close_tab(page: Any, name: str) -> None:
+    page.click(f"li.lm-TabBar-tab:has-text('{name}') .lm-TabBar-tabCloseIcon")
+    page.wait_for_function("() => !document.querySelector('.jp-NotebookPanel')", timeout=30_000)
+
+
 @pytest.mark.parametrize("lesson", FIRST_LESSONS, ids=lambda path: path.stem)
-def test_lesson_opens_unmodified_runs_and_saves_byte_identical(lab: Lab, browser: Any, lesson: Path) -> None:
-    check_lesson_in_lab(lab, browser, lesson)
+def test_lesson_opens_unmodified_runs_and_saves_byte_identical(lab: Lab, lab_window: LabWindow, lesson: Path) -> None:
+    check_lesson_in_lab(lab, lab_window, lesson)
 
 
-def check_lesson_in_lab(lab: Lab, browser: Any, lesson: Path) -> None:
-    """Opened: not dirty, no pop-up. Run All: every cell ran, no more error output than stored, every
-    image loaded, ✓/× real glyphs. Saved: the file is byte for byte what it was."""
+def check_lesson_in_lab(lab: Lab, window: LabWindow, lesson: Path) -> None:
+    """Opened from the file browser: not dirty, no pop-up. Run All: every cell ran, no more error output
+    than stored, every image loaded, ✓/× real glyphs. Saved: the file is byte for byte what it was.
+    Closed: its tab, and its kernel shut down."""
     path = lab.project / "notebooks" / lesson.name
     before = path.read_bytes()
-    page = browser.new_page(viewport={"width": 1400, "height": 900})
+    page = window.ready()
     try:
-        page.goto(lab.url(f"lab/workspaces/{lesson.stem}/tree/notebooks/{lesson.name}"))
+        _open_from_file_browser(page, lesson.name)
         _kernel_idle(page)
         page.wait_for_timeout(1500)  # Lab writes the kernel's metadata into the model once it connects
         screenshot(page, f"lab-{lesson.stem}-opened")
@@ -363,8 +406,11 @@ def check_lesson_in_lab(lab: Lab, browser: Any, lesson: Path) -> None:
             assert_real_glyph(page, ".jp-OutputArea-output", FAIL, f"Lab {lesson.stem}")
         assert _popups(page) == []
         _save(page, lesson.name)
+        _close_tab(page, lesson.name)
+    except BaseException:
+        window.discard()
+        raise
     finally:
-        page.close()
         _shut_down_kernels(lab)
     after = path.read_bytes()
     assert after == before, f"{lesson.name}: Run All + save in replay changed the file:\n{_differences(before, after)}"
