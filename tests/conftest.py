@@ -29,16 +29,17 @@ def browser() -> Iterator[Any]:
 # --no-loadscope-reorder): the files that take longest go first, so the two workers finish together.
 # Per-file times: scripts/bench_test.py. The order changes no result, only when each file starts.
 LONGEST_FIRST = (
-    "test_browser_lab.py",
+    "test_check_requests.py",  # long when its cache (.cache/check-requests) is cold
     "test_browser_lab_later.py",
-    "test_check_requests.py",
+    "test_browser_lab.py",
     "test_record_interrupt.py",
     "test_site.py",
-    "test_rehearse.py",
     "test_adversarial.py",
+    "test_rehearse.py",
+    "test_replay_corruption.py",
+    "15_agents_and_mcp.ipynb",
     "03_generate_and_validate_code.ipynb",
     "13_errors_retries_and_cost.ipynb",
-    "test_replay_corruption.py",
     "test_sandbox.py",
 )
 
