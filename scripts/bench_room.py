@@ -50,7 +50,9 @@ class LevelResult:
     methods: set[str] = field(default_factory=set)
 
 
-async def one_chat(client: AsyncOpenAI, model: str, prompt: str, max_tokens: int, result: LevelResult) -> None:
+async def one_chat(
+    client: AsyncOpenAI, model: str, prompt: str, max_tokens: int, result: LevelResult, cache: bool | None = None
+) -> None:
     started = time.perf_counter()
     first = None
     chunks = 0
@@ -59,6 +61,7 @@ async def one_chat(client: AsyncOpenAI, model: str, prompt: str, max_tokens: int
         stream = await client.chat.completions.create(
             model=model, messages=[{"role": "user", "content": prompt}], max_tokens=max_tokens,
             temperature=0.7, stream=True, stream_options={"include_usage": True},
+            extra_body={} if cache is None else {"cache_prompt": cache},
         )  # fmt: skip
         async for chunk in stream:
             if chunk.choices and chunk.choices[0].delta.content:
@@ -81,7 +84,7 @@ async def one_chat(client: AsyncOpenAI, model: str, prompt: str, max_tokens: int
 async def learner(index: int, args: argparse.Namespace, client: AsyncOpenAI, result: LevelResult) -> None:
     for turn in range(args.requests):
         prompt = PROMPTS[(index + turn) % len(PROMPTS)]
-        await one_chat(client, args.model, prompt, args.max_tokens, result)
+        await one_chat(client, args.model, prompt, args.max_tokens, result, args.cache)
 
 
 async def run_level(learners: int, args: argparse.Namespace) -> LevelResult:
@@ -122,6 +125,10 @@ def parse_arguments(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--max-tokens", type=int, default=64)
     parser.add_argument("--level-timeout", type=float, default=300)
     parser.add_argument("--label", default="")
+    parser.add_argument(
+        "--compare-cache", action="store_true",
+        help="每个并发级别跑两遍：服务器默认（项目的服务器关着提示词缓存）与请求里 cache_prompt=true，并排比较",
+    )  # fmt: skip
     args = parser.parse_args(argv)
     args.api_key = api_key()
     return args
@@ -133,18 +140,21 @@ def main() -> None:
     if host != "localhost" and not ipaddress.ip_address(host).is_loopback:
         raise SystemExit("只对回环地址（127.0.0.1 / localhost）做压力测试。")
     print(f"服务器 {args.label or args.base_url}：每人 {args.requests} 次流式对话，max_tokens={args.max_tokens}")
-    print("| 并发学员 | 请求 | 错误 | 总 token/s | TTFT 中位数 s | TTFT p95 s | token 计数 |")
-    print("|---:|---:|---:|---:|---:|---:|---|")
+    print("| 并发学员 | 提示词缓存 | 请求 | 错误 | 总 token/s | TTFT 中位数 s | TTFT p95 s | token 计数 |")
+    print("|---:|---|---:|---:|---:|---:|---:|---|")
+    settings = [(None, "服务器默认"), (True, "请求里打开")] if args.compare_cache else [(None, "服务器默认")]
     for learners in args.levels:
-        result = asyncio.run(run_level(learners, args))
-        median = statistics.median(result.ttfts) if result.ttfts else float("nan")
-        tail = p95(result.ttfts) if result.ttfts else float("nan")
-        rate = result.tokens / result.wall if result.wall else 0.0
-        print(
-            f"| {learners} | {result.requests} | {result.errors} | {rate:.1f} | {median:.2f} | {tail:.2f} "
-            f"| {'/'.join(sorted(result.methods))} |",
-            flush=True,
-        )
+        for cache, label in settings:
+            args.cache = cache
+            result = asyncio.run(run_level(learners, args))
+            median = statistics.median(result.ttfts) if result.ttfts else float("nan")
+            tail = p95(result.ttfts) if result.ttfts else float("nan")
+            rate = result.tokens / result.wall if result.wall else 0.0
+            print(
+                f"| {learners} | {label} | {result.requests} | {result.errors} | {rate:.1f} | {median:.2f} "
+                f"| {tail:.2f} | {'/'.join(sorted(result.methods))} |",
+                flush=True,
+            )
 
 
 if __name__ == "__main__":
