@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import subprocess
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -46,6 +47,17 @@ def skip_reason() -> str | None:
     if chromium_path() is None:
         return f"浏览器测试跳过：找不到 Chromium（{INSTALL_HINT}）"
     return None
+
+
+def lab_test_runs() -> bool:
+    """Whether test_browser_lab*.py will run its lessons here: playwright and a Chromium, and a git
+    work tree to make the fresh clone from (otherwise those tests skip)."""
+    if skip_reason() is not None:
+        return False
+    inside = subprocess.run(
+        ["git", "rev-parse", "--is-inside-work-tree"], cwd=PROJECT_ROOT, capture_output=True, text=True, check=False
+    )
+    return inside.returncode == 0 and inside.stdout.strip() == "true"
 
 
 @contextmanager

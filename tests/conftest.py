@@ -44,6 +44,43 @@ LONGEST_FIRST = (
 )
 
 
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+LAB_LESSON_TEST = "test_lesson_opens_unmodified_runs_and_saves_byte_identical"
+
+
+def lessons_replayed_in_lab(items: list[pytest.Item]) -> set[str]:
+    """Lessons whose browser test is in this session and will run: Run All in JupyterLab, then save, and
+    the file must be byte for byte the stored lesson. That proves all nbval proves for the lesson (every
+    cell runs and its outputs equal the stored ones; nbval even lets a tagged cell differ), so nbval need
+    not replay the lesson a second time."""
+    from browser_support import lab_test_runs
+
+    stems = {
+        item.callspec.params["lesson"].stem
+        for item in items
+        if getattr(item, "originalname", None) == LAB_LESSON_TEST and hasattr(item, "callspec")
+    }
+    return stems if stems and lab_test_runs() else set()
+
+
+@pytest.hookimpl(trylast=True)  # after -k/-m: only what will really run counts
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    in_lab = lessons_replayed_in_lab(items)
+    replayed_twice = [item for item in items if item.path.suffix == ".ipynb" and item.path.stem in in_lab]
+    if replayed_twice:
+        config.hook.pytest_deselected(items=replayed_twice)
+        items[:] = [item for item in items if not (item.path.suffix == ".ipynb" and item.path.stem in in_lab)]
     rank = {name: number for number, name in enumerate(LONGEST_FIRST)}
     items.sort(key=lambda item: rank.get(item.path.name, len(rank)))  # stable: each file keeps its own order
+
+
+def pytest_report_header(config: pytest.Config) -> str | None:
+    if not config.getoption("nbval", default=False):
+        return None
+    from browser_support import lab_test_runs
+
+    if lab_test_runs():
+        return (
+            "lessons: replayed once, by the browser test (Run All + save in JupyterLab, byte-identical); "
+            "nbval replays only lessons that test does not run"
+        )
+    return "lessons: replayed by nbval (the browser test skips here)"
