@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import sys
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 from mcp import ClientSession, StdioServerParameters
@@ -64,10 +65,17 @@ async def _round_trip(env: dict[str, str]) -> tuple[list[str], str, bool, list[d
     return names, weather_text, sent.isError, json.loads(outbox.contents[0].text)
 
 
+def run_in_own_loop(coroutine):
+    """asyncio.run in a thread of its own: the browser tests' Playwright keeps an event loop running
+    in this worker's main thread when they share it (pytest-xdist)."""
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        return pool.submit(asyncio.run, coroutine).result()
+
+
 def test_the_server_speaks_mcp_over_stdio() -> None:
-    names, weather, refused, outbox = asyncio.run(_round_trip({}))
+    names, weather, refused, outbox = run_in_own_loop(_round_trip({}))
     assert names == ["get_weather", "search_docs", "calculate", "send_message"]
     assert json.loads(weather) == {"city": "Chengdu", "condition": "foggy", "celsius": 13}
     assert refused and outbox == []  # no token in the server's environment: nothing is sent
-    _, _, refused, outbox = asyncio.run(_round_trip({mcp_server.TOKEN_ENV: "t"}))
+    _, _, refused, outbox = run_in_own_loop(_round_trip({mcp_server.TOKEN_ENV: "t"}))
     assert not refused and outbox == [{"to": "a@course.example", "text": "hi"}]

@@ -44,7 +44,7 @@ def ask(client: OpenAI, prompt: str) -> str | None:
         model="smollm2-135m",
         messages=[{"role": "user", "content": prompt}],
         temperature=0,
-        max_tokens=40,
+        max_completion_tokens=40,
     )
     return response.choices[0].message.content
 

@@ -51,7 +51,9 @@ def run_nbval(tmp_path: Path, edits: list[tuple[int, str]]) -> subprocess.Comple
 
 
 def failed_cells(report: str) -> dict[str, str]:
-    """nbval's failure sections: cell id (``Cell 5``) -> that section's text."""
+    """nbval's failure sections: cell id (``Cell 5``) -> that section's text. The short summary at the end
+    repeats every failure's text, so it is cut off first (else it would count as the last cell's)."""
+    report = re.split(r"^=+ short test summary info =+$", report, flags=re.MULTILINE)[0]
     parts = re.split(r"^_{3,} \S+::(Cell \d+) _{3,}$", report, flags=re.MULTILINE)
     return dict(zip(parts[1::2], parts[2::2], strict=True))
 
