@@ -9,6 +9,7 @@ tutorial_kit.machinery.record`` process at several points.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -17,6 +18,7 @@ import sys
 import threading
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -139,6 +141,13 @@ class Workspace:
 
 @pytest.fixture
 def workspace(tmp_path: Path) -> Iterator[Workspace]:
+    with new_workspace(tmp_path) as space:
+        yield space
+
+
+@contextlib.contextmanager
+def new_workspace(tmp_path: Path) -> Iterator[Workspace]:
+    """Notebook and cassette folders holding the old files, and a stub server of its own."""
     stub = StubServer()
     server = ThreadingHTTPServer(("127.0.0.1", 0), stub.handler())
     threading.Thread(target=server.serve_forever, daemon=True).start()
@@ -149,9 +158,11 @@ def workspace(tmp_path: Path) -> Iterator[Workspace]:
     notebook = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(source) for source in CELLS])
     notebook.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
     nbformat.write(notebook, tmp_path / "notebooks" / f"{NOTEBOOK}.ipynb")
-    yield Workspace(tmp_path, stub, f"http://127.0.0.1:{server.server_address[1]}/v1")
-    stub.release.set()
-    server.shutdown()
+    try:
+        yield Workspace(tmp_path, stub, f"http://127.0.0.1:{server.server_address[1]}/v1")
+    finally:
+        stub.release.set()
+        server.shutdown()
 
 
 # ``make test &`` (a background job), nohup in some shells and some CI runners start the suite with SIGINT
@@ -216,36 +227,56 @@ def wait_for_kernel_process(process: subprocess.Popen[str], seconds: float = 60)
         time.sleep(0.02)
 
 
-@pytest.mark.parametrize("signal_number", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
-@pytest.mark.parametrize("point", POINTS)
-def test_signal_leaves_old_files_byte_identical(workspace: Workspace, point: str, signal_number: int) -> None:
-    """The signal lands at the moment named: once the live kernel's process exists (still starting); while the live
-    request is held open by the stub; while the replay kernel runs the notebook (the replay's pause cell
-    has said so with a marker file, and waits there to be interrupted)."""
-    before = workspace.snapshot()
-    workspace.stub.hold = point == "live request open"
-    marker = workspace.root / "replaying.marker"
-    process = start_record(workspace, TINY_PAUSE_IN="replay", TINY_MARKER=str(marker))
+SCENARIOS = [(point, signal_number) for point in POINTS for signal_number in (signal.SIGTERM, signal.SIGINT)]
+
+
+def interrupt_at(space: Workspace, point: str, signal_number: int) -> None:
+    """One record run, signalled at the moment named: once the live kernel's process exists (still starting);
+    while the live request is held open by the stub; while the replay kernel runs the notebook (the replay's
+    pause cell has said so with a marker file, and waits there to be interrupted)."""
+    before = space.snapshot()
+    space.stub.hold = point == "live request open"
+    marker = space.root / "replaying.marker"
+    process = start_record(space, TINY_PAUSE_IN="replay", TINY_MARKER=str(marker))
     try:
         if point == "kernel starting":
             wait_for_line(process, "● 录制")
             wait_for_kernel_process(process)
         elif point == "live request open":
             wait_for_line(process, "● 录制")
-            assert workspace.stub.seen.wait(60), "the notebook never reached the stub server"
+            assert space.stub.seen.wait(60), "the notebook never reached the stub server"
         else:
             wait_for_file(marker, process)
         children = psutil.Process(process.pid).children(recursive=True)
         process.send_signal(signal_number)
         output = process.communicate(timeout=60)[0]
     finally:
-        workspace.stub.release.set()
+        space.stub.release.set()
         if process.poll() is None:
             process.kill()
     assert process.returncode == 130, output
     assert "录制被中断" in output
-    assert workspace.snapshot() == before
-    assert_no_leftovers(workspace, children)
+    assert space.snapshot() == before
+    assert_no_leftovers(space, children)
+
+
+def test_a_signal_at_any_moment_leaves_old_files_byte_identical(tmp_path: Path) -> None:
+    """SIGTERM and SIGINT at each of the three moments: six record runs, each in a workspace of its own.
+    They mostly wait (a kernel starting, a held request, the replay's pause cell), so they run side by side;
+    each is checked on its own (exit 130, the one-line message, old files byte for byte, no kernel left)."""
+
+    def scenario(point: str, signal_number: int) -> str | None:
+        name = f"{point} {signal.Signals(signal_number).name}"
+        with new_workspace(tmp_path / name.replace(" ", "-")) as space:
+            try:
+                interrupt_at(space, point, signal_number)
+            except Exception as error:  # each scenario's own failure, reported with the others'
+                return f"{name}: {type(error).__name__}: {str(error)[:600]}"
+        return None
+
+    with ThreadPoolExecutor(len(SCENARIOS)) as pool:
+        failures = [failure for failure in pool.map(lambda case: scenario(*case), SCENARIOS) if failure]
+    assert not failures, "\n".join(failures)
 
 
 def test_failing_cell_leaves_old_files_and_says_one_line(workspace: Workspace) -> None:
