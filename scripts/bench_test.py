@@ -23,6 +23,7 @@ import resource
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -81,12 +82,15 @@ def run_cell(client: object, source: str) -> int:
     return errors
 
 
-def plain_environment() -> dict[str, str]:
-    """Replay mode and nothing else: how make test ran kernels before it cached bytecode (--env plain)."""
-    return {**os.environ, **REPLAY_ENVIRONMENT}
+def uncached_environment() -> dict[str, str]:
+    """How make test ran kernels on this machine before it cached bytecode (--env uncached): replay mode with
+    PYTHONDONTWRITEBYTECODE=1 and nothing compiled (an empty PYTHONPYCACHEPREFIX hides any __pycache__)."""
+    empty = Path(tempfile.gettempdir()) / "bench-test-no-bytecode"
+    empty.mkdir(exist_ok=True)
+    return {**os.environ, **REPLAY_ENVIRONMENT, "PYTHONDONTWRITEBYTECODE": "1", "PYTHONPYCACHEPREFIX": str(empty)}
 
 
-KERNEL_ENVIRONMENT = {"test": test_environment, "plain": plain_environment}
+KERNEL_ENVIRONMENT = {"test": test_environment, "uncached": uncached_environment}
 chosen_environment = test_environment
 
 
