@@ -52,14 +52,16 @@ def lessons_replayed_in_lab(items: list[pytest.Item]) -> set[str]:
     the file must be byte for byte the stored lesson. That proves all nbval proves for the lesson (every
     cell runs and its outputs equal the stored ones; nbval even lets a tagged cell differ), so nbval need
     not replay the lesson a second time."""
-    from browser_support import lab_test_runs
-
     stems = {
         item.callspec.params["lesson"].stem
         for item in items
         if getattr(item, "originalname", None) == LAB_LESSON_TEST and hasattr(item, "callspec")
     }
-    return stems if stems and lab_test_runs() else set()
+    if not stems:
+        return set()
+    from browser_support import lab_test_runs
+
+    return stems if lab_test_runs() else set()
 
 
 @pytest.hookimpl(trylast=True)  # after -k/-m: only what will really run counts
