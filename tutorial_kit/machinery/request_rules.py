@@ -106,7 +106,7 @@ def rules() -> dict[str, ProviderRules]:
 
 
 def endpoint_of(url: str) -> str:
-    """``chat/completions``, ``completions``, ``responses``, ``models`` or the last path segment."""
+    """``chat/completions``, ``completions``, ``responses``, ``models`` or the last path segment (``embeddings``)."""
     path = urlsplit(url).path.rstrip("/")
     for name in ("chat/completions", "completions", "responses", "models"):
         if path.endswith("/" + name):
@@ -148,7 +148,10 @@ def _broken(rule: Rule, value: Any, body: dict[str, Any]) -> bool:
         above = value >= high if rule.option("max_open") else value > high
         return (low is not None and value < low) or (high is not None and above)
     if check == "one_of":
-        return not isinstance(value, str) or value not in rule.option("values", ())
+        # strings (a mode's name) or integers (a vector's length); True is not the integer 1 here
+        if isinstance(value, bool) or not isinstance(value, str | int):
+            return True
+        return value not in rule.option("values", ())
     if check == "one_of_type":
         kind = value.get("type") if isinstance(value, dict) else None
         return kind not in rule.option("values", ())
