@@ -30,6 +30,10 @@ class Price:
 
 GPT_6_LUNA_PAGE = "https://developers.openai.com/api/docs/models/gpt-6-luna"
 ZHIPU_OVERVIEW = "https://docs.bigmodel.cn/cn/guide/start/model-overview"
+# Embedding models (lesson 14; SOURCES.md [14-2], [14-3], [14-4]): input only, so the output price is 0.
+DASHSCOPE_EMBEDDING_PAGE = "https://help.aliyun.com/document_detail/2975738.html"
+OPENAI_EMBEDDING_PAGE = "https://developers.openai.com/api/docs/models/text-embedding-3-large"
+ZHIPU_EMBEDDING_PAGE = "https://docs.bigmodel.cn/cn/guide/models/embedding/embedding-3"
 
 # gpt-4.1-mini left this table: it shuts down 2027-01-14 (SOURCES.md [00-6]); its replacement is gpt-6-luna.
 PRICES: dict[tuple[str, str], Price] = {
@@ -44,6 +48,19 @@ PRICES: dict[tuple[str, str], Price] = {
     ),
     ("zhipu", "glm-4-flash-250414"): Price(0.0, 0.0, "CNY", ZHIPU_OVERVIEW, "2026-11-23", True, "免费模型"),
     ("zhipu", "glm-4.7-flash"): Price(0.0, 0.0, "CNY", ZHIPU_OVERVIEW, "2026-11-23", True, "免费模型"),
+    ("dashscope", "text-embedding-v4"): Price(
+        0.5,
+        0.0,
+        "CNY",
+        DASHSCOPE_EMBEDDING_PAGE,
+        "2026-12-04",
+        True,
+        "北京地域 0.0005 元/千 token；批量调用减半；新加坡地域 0.07 美元/百万 token",
+    ),
+    ("openai", "text-embedding-3-small"): Price(
+        0.02, 0.0, "USD", OPENAI_EMBEDDING_PAGE, "2026-12-04", True, "官方 text-embedding-3-large 页面的对比栏"
+    ),
+    ("zhipu", "embedding-3"): Price(0.5, 0.0, "CNY", ZHIPU_EMBEDDING_PAGE, "2026-12-04", True),
     ("local", "smollm2-135m"): Price(0.0, 0.0, "CNY", "本机服务器", "2026-11-23", True, "只花你自己的电费"),
 }
 
