@@ -17,6 +17,7 @@ import ast
 import json
 import operator
 import os
+import sys
 import warnings
 from collections.abc import Callable
 from typing import Annotated, Any, Literal
@@ -24,6 +25,11 @@ from typing import Annotated, Any, Literal
 # pydantic-settings 2.16 warns about FastMCP's own settings class on import; the warning would land
 # in the client's error log (a lesson's output) and says nothing about this server.
 warnings.filterwarnings("ignore", message="Field 'lifespan' has an incomplete definition")
+
+# The SDK imports jsonschema, which imports rfc3987-syntax (if installed, as Jupyter's dependencies do) only to
+# check the "iri" string format, and that package builds a grammar on import: 0.9 of the 1.5 s this process
+# takes to start, paid by every `async with stdio_client(...)` in lesson 15. No tool here has an iri field.
+sys.modules.setdefault("rfc3987_syntax", None)  # type: ignore[arg-type]
 
 from mcp.server.fastmcp import FastMCP  # noqa: E402
 from mcp.types import ToolAnnotations  # noqa: E402
