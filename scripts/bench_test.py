@@ -202,7 +202,7 @@ def bench_suite(durations: int) -> None:
     began = time.perf_counter()
     ruff = subprocess.run([str(Path(sys.executable).parent / "ruff"), "check", "."], cwd=ROOT, capture_output=True)
     ruff_wall = time.perf_counter() - began
-    pytest = ["bash", str(ROOT / "scripts" / "offline.sh"), sys.executable, *PYTEST_ARGUMENTS, "--durations=0"]
+    pytest = ["bash", str(ROOT / "scripts" / "offline.sh"), sys.executable, *PYTEST_ARGUMENTS, "--durations=0", "-rfEs"]
     usage = resource.getrusage(resource.RUSAGE_CHILDREN)
     began = time.perf_counter()
     result = subprocess.run(
