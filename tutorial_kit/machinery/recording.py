@@ -25,6 +25,7 @@ from vcr.util import read_body
 
 from ..errors import CassetteMissError, KitError
 from . import untrusted_yaml
+from .one_at_a_time import while_vcr_reads_the_transports
 from .replay_miss import miss_message
 from .secret_scan import redact, redact_bytes, redact_event_stream, redact_value
 from .stable_record import StableValues, chain
@@ -331,7 +332,9 @@ def open_recorder(
         path.unlink(missing_ok=True)
         _started_this_run[path] = StableValues(f"{provider}/{notebook}")
     context = build_vcr(secrets, _started_this_run[path]).use_cassette(str(path), record_mode="all")
-    return context, context.__enter__()
+    with while_vcr_reads_the_transports():  # one exchange at a time (one_at_a_time.py says why)
+        cassette = context.__enter__()
+    return context, cassette
 
 
 def cassette_metadata(path: Path) -> dict[str, Any]:
