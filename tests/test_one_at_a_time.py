@@ -109,3 +109,23 @@ def test_vcr_patch_is_put_back_after_a_recorder_starts() -> None:
         during = {name: getattr(vcr.patch, name) for name in before}
     assert all(during[name] is not before[name] for name in before), "a transport was left unserialized"
     assert {name: getattr(vcr.patch, name) for name in before} == before
+
+
+def test_pool_threads_get_the_server_in_the_order_of_their_items_every_time() -> None:
+    """map_bounded's pattern: a pool of 2 threads, 6 items. The exchanges must come in item order on every run
+    (the recording's order, and so its bytes, repeat), though two threads set off at the same moment."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    def run_once() -> list[int]:
+        order: list[int] = []
+
+        def exchange(item: int) -> None:
+            with one_at_a_time.exchange_lock():
+                order.append(item)
+                time.sleep(0.03)
+
+        with ThreadPoolExecutor(2) as pool:
+            list(pool.map(exchange, range(6)))
+        return order
+
+    assert [run_once() for _ in range(5)] == [list(range(6))] * 5

@@ -8,17 +8,21 @@ request gave 200 tokens cut off at the limit when sent alone (three times) and a
 (05's ``asyncio.gather``, 13's and 16's ``map_bounded``) would record answers that depend on timing.
 
 So while recording, each exchange (request sent and whole response read, as vcrpy reads it anyway) holds a
-lock: threads of the kernel wait on a threading lock, tasks of one event loop on an asyncio lock, and other
-record processes of this checkout on a file lock. The lesson's own concurrency is unchanged (its calls still
-overlap; only their HTTP waits in line). Replay and live runs are not affected. Someone else's requests to
-the same server (a room, a rehearsal) are not covered: record on a server nobody else is using.
+lock: threads of the kernel wait in line in the order they came (so the recording's order repeats), tasks of
+one event loop on an asyncio lock, and other record processes of this checkout on a file lock. The lesson's
+own concurrency is unchanged (its calls still overlap; only their HTTP waits in line). Replay and live runs
+are not affected. Someone else's requests to the same server (a room, a rehearsal) are not covered: record
+on a server nobody else is using.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
+import re
 import threading
+import time
 import weakref
 from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
@@ -33,14 +37,62 @@ import vcr.patch
 
 LOCK_FILE = Path(__file__).resolve().parents[2] / ".cache" / "record-exchange.lock"
 
-_thread_lock = threading.Lock()
+SETTLE_SECONDS = 0.02
+"""How long a free line waits for other threads that set off at the same moment (map_bounded's first calls)."""
+
+
+def _start_order(thread: threading.Thread) -> tuple[object, ...]:
+    """Threads started earlier first: pool threads are named ``…_0``, ``…_1``, plain ones ``Thread-3 (…)``."""
+    return tuple(int(part) if part.isdigit() else part for part in re.split(r"(\d+)", thread.name))
+
+
+class _Line:
+    """A thread lock that serves waiters in the order they arrived, so a record's exchanges come in the same
+    order every time (threading.Lock lets a thread that just let go take it again, or any waiter). Threads
+    that arrive at a free line within SETTLE_SECONDS of each other go in the order they were started."""
+
+    def __init__(self) -> None:
+        self._condition = threading.Condition()
+        self._tickets = itertools.count()
+        self._waiting: list[tuple[int, tuple[object, ...], int]] = []  # (ticket, start order, thread id)
+        self._busy = False
+
+    def _next(self) -> int:
+        return min(self._waiting, key=lambda entry: (entry[0], entry[1]))[2]
+
+    @contextlib.contextmanager
+    def held(self) -> Iterator[None]:
+        me = threading.get_ident()
+        with self._condition:
+            ticket = next(self._tickets)
+            if not self._busy and not self._waiting:
+                self._condition.release()  # let threads that set off with this one join the line
+                try:
+                    time.sleep(SETTLE_SECONDS)
+                finally:
+                    self._condition.acquire()
+                ticket = 0  # a settled arrival at a free line: only the start order decides
+            self._waiting.append((ticket, _start_order(threading.current_thread()), me))
+            while self._busy or self._next() != me:
+                self._condition.wait()
+            self._waiting = [entry for entry in self._waiting if entry[2] != me]
+            self._busy = True
+        try:
+            yield
+        finally:
+            with self._condition:
+                self._busy = False
+                self._condition.notify_all()
+
+
+_thread_line = _Line()
 _loop_locks: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Lock] = weakref.WeakKeyDictionary()
 
 
 @contextlib.contextmanager
 def exchange_lock() -> Iterator[None]:
     """Held for one whole exchange: by this thread, and (where the OS has flock) by this process."""
-    with _thread_lock:
+    with _thread_line.held():
         if fcntl is None:
             yield
             return
