@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 import sys
-from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 from mcp import ClientSession, StdioServerParameters
 from mcp.client.stdio import stdio_client
+from own_loop import run_in_own_loop
 
 from tutorial_kit import mcp_server
 
@@ -63,13 +62,6 @@ async def _round_trip(env: dict[str, str]) -> tuple[list[str], str, bool, list[d
         outbox = await session.read_resource("outbox://sent")
     weather_text = "".join(part.text for part in weather.content if part.type == "text")
     return names, weather_text, sent.isError, json.loads(outbox.contents[0].text)
-
-
-def run_in_own_loop(coroutine):
-    """asyncio.run in a thread of its own: the browser tests' Playwright keeps an event loop running
-    in this worker's main thread when they share it (pytest-xdist)."""
-    with ThreadPoolExecutor(max_workers=1) as pool:
-        return pool.submit(asyncio.run, coroutine).result()
 
 
 def test_the_server_speaks_mcp_over_stdio() -> None:

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
 from .errors import KitError
+from .machinery.one_at_a_time import ItemsInOrder
 
 Item = TypeVar("Item")
 Result = TypeVar("Result")
@@ -52,14 +53,16 @@ def map_bounded(
     stats = stats if stats is not None else RunStats()
     lock = threading.Lock()
     in_flight = 0
+    in_order = ItemsInOrder(len(items))  # while recording, the calls reach the server in input order
 
-    def run(item: Item) -> Outcome[Item, Result]:
+    def run(index: int, item: Item) -> Outcome[Item, Result]:
         nonlocal in_flight
         with lock:
             in_flight += 1
             stats.peak_in_flight = max(stats.peak_in_flight, in_flight)
         try:
-            return Outcome(item, value=function(item))
+            with in_order.item(index):
+                return Outcome(item, value=function(item))
         except Exception as error:  # one failed input must not lose the others' results
             return Outcome(item, error=error)
         finally:
@@ -67,7 +70,7 @@ def map_bounded(
                 in_flight -= 1
 
     with ThreadPoolExecutor(max_workers=limit) as pool:
-        return list(pool.map(run, items))
+        return list(pool.map(run, range(len(items)), items))
 
 
 def retry_after_seconds(error: Any) -> float | None:

@@ -8,8 +8,9 @@ request gave 200 tokens cut off at the limit when sent alone (three times) and a
 (05's ``asyncio.gather``, 13's and 16's ``map_bounded``) would record answers that depend on timing.
 
 So while recording, each exchange (request sent and whole response read, as vcrpy reads it anyway) holds a
-lock: threads of the kernel wait in line in the order they came (so the recording's order repeats), tasks of
-one event loop on an asyncio lock, and other record processes of this checkout on a file lock. The lesson's
+lock: threads of the kernel wait in line in the order they came (so the recording's order repeats), calls
+made by ``map_bounded`` in the order of its items (arrival order alone depends on how busy the machine is),
+tasks of one event loop on an asyncio lock, and other record processes of this checkout on a file lock. The lesson's
 own concurrency is unchanged (its calls still overlap; only their HTTP waits in line). Replay and live runs
 are not affected. Someone else's requests to the same server (a room, a rehearsal) are not covered: record
 on a server nobody else is using.
@@ -46,43 +47,74 @@ def _start_order(thread: threading.Thread) -> tuple[object, ...]:
     return tuple(int(part) if part.isdigit() else part for part in re.split(r"(\d+)", thread.name))
 
 
+class ItemsInOrder:
+    """The items of one ``map_bounded`` run: an exchange made for item i waits in line until every earlier
+    item has finished, so the items reach the server in input order however the pool's threads are scheduled.
+    Outside a recording nothing waits (only the exchange lock consults this)."""
+
+    def __init__(self, count: int) -> None:
+        self._unfinished = set(range(count))
+
+    def may_go(self, index: int) -> bool:
+        return index == min(self._unfinished)
+
+    @contextlib.contextmanager
+    def item(self, index: int) -> Iterator[None]:
+        """Around the call for item ``index``, in the thread that makes it."""
+        _current_item.tag = (self, index)
+        try:
+            yield
+        finally:
+            _current_item.tag = None
+            with _thread_line.condition:
+                self._unfinished.discard(index)
+                _thread_line.condition.notify_all()
+
+
+_current_item = threading.local()
+
+
 class _Line:
     """A thread lock that serves waiters in the order they arrived, so a record's exchanges come in the same
     order every time (threading.Lock lets a thread that just let go take it again, or any waiter). Threads
-    that arrive at a free line within SETTLE_SECONDS of each other go in the order they were started."""
+    that arrive at a free line within SETTLE_SECONDS of each other go in the order they were started; an
+    item of ``ItemsInOrder`` goes only when its turn has come."""
 
     def __init__(self) -> None:
-        self._condition = threading.Condition()
+        self.condition = threading.Condition()
         self._tickets = itertools.count()
-        self._waiting: list[tuple[int, tuple[object, ...], int]] = []  # (ticket, start order, thread id)
+        # (ticket, start order, thread id, item tag or None)
+        self._waiting: list[tuple[int, tuple[object, ...], int, tuple[ItemsInOrder, int] | None]] = []
         self._busy = False
 
-    def _next(self) -> int:
-        return min(self._waiting, key=lambda entry: (entry[0], entry[1]))[2]
+    def _next(self) -> int | None:
+        ready = [entry for entry in self._waiting if entry[3] is None or entry[3][0].may_go(entry[3][1])]
+        return min(ready, key=lambda entry: (entry[0], entry[1]))[2] if ready else None
 
     @contextlib.contextmanager
     def held(self) -> Iterator[None]:
         me = threading.get_ident()
-        with self._condition:
+        tag: tuple[ItemsInOrder, int] | None = getattr(_current_item, "tag", None)
+        with self.condition:
             ticket = next(self._tickets)
-            if not self._busy and not self._waiting:
-                self._condition.release()  # let threads that set off with this one join the line
+            if tag is None and not self._busy and not self._waiting:
+                self.condition.release()  # let threads that set off with this one join the line
                 try:
                     time.sleep(SETTLE_SECONDS)
                 finally:
-                    self._condition.acquire()
+                    self.condition.acquire()
                 ticket = 0  # a settled arrival at a free line: only the start order decides
-            self._waiting.append((ticket, _start_order(threading.current_thread()), me))
+            self._waiting.append((ticket, _start_order(threading.current_thread()), me, tag))
             while self._busy or self._next() != me:
-                self._condition.wait()
+                self.condition.wait()
             self._waiting = [entry for entry in self._waiting if entry[2] != me]
             self._busy = True
         try:
             yield
         finally:
-            with self._condition:
+            with self.condition:
                 self._busy = False
-                self._condition.notify_all()
+                self.condition.notify_all()
 
 
 _thread_line = _Line()
