@@ -4,6 +4,7 @@ lesson sends one provider's key to another provider."""
 
 from __future__ import annotations
 
+import json
 import re
 import subprocess
 import sys
@@ -200,3 +201,36 @@ def test_the_kit_never_hands_the_sdk_none(monkeypatch: pytest.MonkeyPatch) -> No
                 assert session.api_key != PLANTED["OPENAI_API_KEY"], (mode, provider)
     finally:
         finish_recording()
+
+
+def test_the_cache_follows_the_kit_modules_a_lesson_loads(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A lesson's cached check stays valid when a kit module its kernel never loaded changes, and not when one it
+    loaded, a non-Python kit file or a data file changes (or when the kernel did not say what it loaded)."""
+    monkeypatch.setattr(check_requests, "CACHE_DIR", tmp_path / "cache")
+    lesson = next(path for path in notebook_paths(["01"]))
+    run = check_requests.drive(lesson, "zhipu", tmp_path, {}, use_cache=True)
+    assert run.requests and not run.stopped and not run.cached
+    stored = json.loads((tmp_path / "cache" / "zhipu" / f"{lesson.stem}.json").read_text(encoding="utf-8"))
+    loaded = stored["kit_modules"]
+    assert "session.py" in loaded and "machinery/request_check.py" in loaded
+    assert "machinery/check_requests.py" not in loaded and "sandbox.py" not in loaded
+    assert check_requests.drive(lesson, "zhipu", tmp_path, {}, use_cache=True).cached
+
+    kit, data = tmp_path / "kit", tmp_path / "data"
+    for folder, names in ((kit, ["session.py", "sandbox.py", "runner.mjs"]), (data, ["corpus.json"])):
+        folder.mkdir()
+        for name in names:
+            (folder / name).write_text("1", encoding="utf-8")
+    monkeypatch.setattr(check_requests, "KIT_DIR", kit)
+    monkeypatch.setattr(check_requests, "DATA_DIR", data)
+
+    def key(modules: list[str] | None) -> str:
+        return check_requests._cache_key(lesson, "zhipu", {}, modules)
+
+    before, everything = key(["session.py"]), key(None)
+    (kit / "sandbox.py").write_text("2", encoding="utf-8")
+    assert key(["session.py"]) == before and key(None) != everything
+    for changed in (kit / "session.py", kit / "runner.mjs", data / "corpus.json"):
+        changed.write_text("changed", encoding="utf-8")
+        assert key(["session.py"]) != before, changed
+        before = key(["session.py"])

@@ -35,7 +35,7 @@ from .executor import QUIET_KERNEL, strip_ansi
 from .kernel_transport import PrivateAsyncKernelManager
 from .record import notebook_paths
 from .recording import CASSETTE_DIR, PROJECT_ROOT
-from .request_check import LOG_ENV
+from .request_check import LOG_ENV, MODULES_SUFFIX
 from .request_rules import RULES_PATH, Finding, check_request, provider_for_host, rules, summary
 
 CLOUD_PROVIDERS = ("dashscope", "openai", "zhipu")
@@ -45,6 +45,7 @@ CELL_TIMEOUT = 300
 CLEARED = ("LLM_MODEL", "DASHSCOPE_BASE_URL", "OPENAI_BASE_URL", "ZHIPUAI_BASE_URL", "LOCAL_BASE_URL")
 CACHE_DIR = PROJECT_ROOT / ".cache" / "check-requests"
 KIT_DIR = PROJECT_ROOT / "tutorial_kit"
+DATA_DIR = PROJECT_ROOT / "data"
 KEY_OWNERS = {"DASHSCOPE_API_KEY": "dashscope", "OPENAI_API_KEY": "openai", "ZHIPUAI_API_KEY": "zhipu",
               "ZAI_API_KEY": "zhipu"}  # fmt: skip
 """Which provider each key variable belongs to: a key seen in a request to another host is a leak."""
@@ -84,16 +85,22 @@ class LessonRun:
         return found
 
 
-def _cache_key(path: Path, chosen: str, env: dict[str, str]) -> str:
-    """Everything a lesson's requests depend on: its code, the rules, the kit, the recordings it answers from."""
+def _cache_key(path: Path, chosen: str, env: dict[str, str], kit_modules: list[str] | None) -> str:
+    """Everything a lesson's requests depend on: its code, the rules, the data files, the recordings it answers
+    from, and the kit: the modules its kernel loaded (``kit_modules``, relative to tutorial_kit/; all of them
+    when not known) and the kit's files that are not Python (the sandbox's runner)."""
     digest = hashlib.sha256()
     notebook = nbformat.read(path, as_version=4)
     for cell in notebook.cells:
         if cell.cell_type == "code":
             digest.update(cell.source.encode() + json.dumps(cell.metadata.get("tags", [])).encode())
-    files = [RULES_PATH, *sorted(KIT_DIR.rglob("*.py")), *sorted(CASSETTE_DIR.glob(f"*/{path.stem}.yaml"))]
+    kit = sorted(KIT_DIR.rglob("*.py")) if kit_modules is None else [KIT_DIR / name for name in kit_modules]
+    kit += sorted(file for file in KIT_DIR.rglob("*") if file.is_file() and file.suffix not in {".py", ".pyc"})
+    data = sorted(file for file in DATA_DIR.rglob("*") if file.is_file())
+    files = [RULES_PATH, *kit, *data, *sorted(CASSETTE_DIR.glob(f"*/{path.stem}.yaml"))]
     for file in files:
-        digest.update(file.name.encode() + file.read_bytes())
+        digest.update(str(file.relative_to(PROJECT_ROOT) if file.is_relative_to(PROJECT_ROOT) else file).encode())
+        digest.update(file.read_bytes() if file.is_file() else b"(missing)")
     digest.update(json.dumps([chosen, sorted(env.items())]).encode())
     return digest.hexdigest()
 
@@ -110,20 +117,27 @@ def drive(
     """Run one lesson in check mode in a fresh kernel; every cell runs even after an error. A lesson
     whose code, recordings, rules and kit are unchanged since a run without errors is read from
     .cache/check-requests/ instead (the requests it sent are what is cached; findings are recomputed)."""
-    key = _cache_key(path, chosen, extra_env or {})
     cached = CACHE_DIR / chosen / f"{path.stem}.json"
     if use_cache and cached.is_file():
-        stored = json.loads(cached.read_text(encoding="utf-8"))
-        if stored.get("key") == key:
-            return LessonRun(path.stem, chosen, stored["requests"], [], cached=True)
-    run = _drive(path, chosen, log_dir, extra_env)
+        try:
+            stored = json.loads(cached.read_text(encoding="utf-8"))
+            if stored.get("key") == _cache_key(path, chosen, extra_env or {}, stored.get("kit_modules")):
+                return LessonRun(path.stem, chosen, stored["requests"], [], cached=True)
+        except (ValueError, AttributeError, TypeError, OSError):
+            pass  # a damaged cache entry: run the lesson again
+    run, kit_modules = _drive(path, chosen, log_dir, extra_env)
     if use_cache and not run.stopped:
+        key = _cache_key(path, chosen, extra_env or {}, kit_modules)
+        entry = {"key": key, "kit_modules": kit_modules, "requests": run.requests}
         cached.parent.mkdir(parents=True, exist_ok=True)
-        cached.write_text(json.dumps({"key": key, "requests": run.requests}, ensure_ascii=False), encoding="utf-8")
+        cached.write_text(json.dumps(entry, ensure_ascii=False), encoding="utf-8")
     return run
 
 
-def _drive(path: Path, chosen: str, log_dir: Path, extra_env: dict[str, str] | None) -> LessonRun:
+def _drive(
+    path: Path, chosen: str, log_dir: Path, extra_env: dict[str, str] | None
+) -> tuple[LessonRun, list[str] | None]:
+    """The lesson's run, and the kit modules its kernel had loaded when it exited (None if it did not say)."""
     notebook = nbformat.read(path, as_version=4)
     log = log_dir / f"{path.stem}-{chosen}.jsonl"
     log.unlink(missing_ok=True)
@@ -133,8 +147,14 @@ def _drive(path: Path, chosen: str, log_dir: Path, extra_env: dict[str, str] | N
         notebook, timeout=CELL_TIMEOUT, kernel_name="python3", allow_errors=True, extra_arguments=QUIET_KERNEL,
         resources={"metadata": {"path": str(path.parent)}}, kernel_manager_class=PrivateAsyncKernelManager,
     )  # fmt: skip
+    modules = Path(str(log) + MODULES_SUFFIX)
+    modules.unlink(missing_ok=True)
     client.execute(env=env)
     run = LessonRun(path.stem, chosen)
+    try:
+        kit_modules = json.loads(modules.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        kit_modules = None
     if log.is_file():
         run.requests = [json.loads(line) for line in log.read_text(encoding="utf-8").splitlines() if line.strip()]
     for cell in notebook.cells:
@@ -143,7 +163,7 @@ def _drive(path: Path, chosen: str, log_dir: Path, extra_env: dict[str, str] | N
                 line = strip_ansi(f"{output.get('ename')}: {output.get('evalue')}")
                 run.stopped.append((cell.get("execution_count"), " ".join(line.split())[:160]))
     run.requests = [{**request, "tags": _tags(notebook).get(request.get("cell") or 0, [])} for request in run.requests]
-    return run
+    return run, kit_modules
 
 
 def rows_of(run: LessonRun) -> list[Row]:

@@ -12,8 +12,10 @@ checked); the cell then stops with one line saying so.
 
 from __future__ import annotations
 
+import atexit
 import json
 import os
+import sys
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -32,6 +34,7 @@ CHECK_API_KEY = "sk-check-no-network"
 
 # Positions played per recording file, kept across sessions that reopen the same recording.
 _played: dict[Path, set[int]] = {}
+_registered: list[object] = []
 
 
 def answer_source(notebook: str, provider: str, explicit: bool) -> Path:
@@ -145,7 +148,26 @@ def _make_checking(cassette: Cassette, path: Path, notebook: str, session_provid
     cassette.play_response = play  # type: ignore[method-assign]
 
 
+KIT_DIR = Path(__file__).resolve().parents[1]
+MODULES_SUFFIX = ".modules.json"
+"""Next to the log: the kit's modules the lesson's kernel had loaded when it exited (check_requests.py keys its
+cache on them, so a change to a module no lesson loads does not make every lesson run again)."""
+
+
+def _write_loaded_kit_modules(log: str) -> None:
+    files = {getattr(module, "__file__", None) for module in list(sys.modules.values())}
+    kit = sorted(
+        str(Path(file).resolve().relative_to(KIT_DIR)) for file in files
+        if file and Path(file).resolve().is_relative_to(KIT_DIR)
+    )  # fmt: skip
+    Path(log + MODULES_SUFFIX).write_text(json.dumps(kit), encoding="utf-8")
+
+
 def open_check(notebook: str, provider: str, explicit: bool) -> tuple[CassetteContextDecorator, Cassette]:
+    log = os.environ.get(LOG_ENV)
+    if log and _write_loaded_kit_modules not in _registered:
+        atexit.register(_write_loaded_kit_modules, log)
+        _registered.append(_write_loaded_kit_modules)
     path = answer_source(notebook, provider, explicit)
     context = build_vcr().use_cassette(str(path), record_mode="none", allow_playback_repeats=True)
     cassette = context.__enter__()
