@@ -5,9 +5,11 @@ answers it: cell number as Lab shows it, provider (by host), method, URL, JSON b
 key variables' values appear in its headers (names only, never values). Then it is answered
 from a local recording of the same lesson, so the notebook runs on: first an interaction with
 the same endpoint, stream flag and messages, else the next unplayed one of that endpoint and
-stream flag, else the last one of that kind. Nothing leaves the machine, nothing is written
-under cassettes/ or notebooks/. A request no recording can answer is still logged (and so
-checked); the cell then stops with one line saying so.
+stream flag, else the last one of that kind. An embeddings batch the recording never sent whole
+(a cloud provider's batch of 10, recorded one text at a time on the local server) gets one
+recorded vector per text. Nothing leaves the machine, nothing is written under cassettes/ or
+notebooks/. A request no recording can answer is still logged (and so checked); the cell then
+stops with one line saying so.
 """
 
 from __future__ import annotations
@@ -111,6 +113,47 @@ def _choose(cassette: Cassette, path: Path, request: Request, body: Any) -> int 
     return unplayed[0] if unplayed else same_kind[-1]
 
 
+def _embedding_texts(body: Any) -> list[str] | None:
+    """The texts of an embeddings request (a string or a list of strings), else None."""
+    texts = body.get("input") if isinstance(body, dict) else None
+    if isinstance(texts, str):
+        return [texts]
+    if isinstance(texts, list) and texts and all(isinstance(text, str) for text in texts):
+        return texts
+    return None
+
+
+def _assembled_embeddings(cassette: Cassette, body: Any) -> dict[str, Any] | None:
+    """A batch the recording never sent whole (a cloud provider's batch of 10, recorded one by one on the local
+    server): one vector per input, each from a recorded interaction that embedded the same text, so the lesson
+    computes on with the shapes it expects. None when a text was never embedded as floats."""
+    texts = _embedding_texts(body)
+    if texts is None or len(texts) < 2 or body.get("encoding_format", "float") != "float":
+        return None
+    found: dict[str, tuple[list[float], int]] = {}
+    template = None
+    for stored, response in cassette.data:
+        stored_texts = _embedding_texts(_json_body(stored.body))
+        answer = _json_body((response.get("body") or {}).get("string"))
+        if not stored_texts or not isinstance(answer, dict) or not isinstance(answer.get("data"), list):
+            continue
+        rows = {item.get("index"): item.get("embedding") for item in answer["data"] if isinstance(item, dict)}
+        if len(rows) != len(stored_texts):
+            continue
+        tokens = (answer.get("usage") or {}).get("prompt_tokens", 0) // len(stored_texts)
+        for position, text in enumerate(stored_texts):
+            if isinstance(rows.get(position), list):
+                found.setdefault(text, (rows[position], tokens))
+                template = template or (response, answer)
+    if template is None or any(text not in found for text in texts):
+        return None
+    response, answer = template
+    tokens = sum(found[text][1] for text in texts)
+    data = [{"object": "embedding", "index": i, "embedding": found[text][0]} for i, text in enumerate(texts)]
+    assembled = {**answer, "data": data, "usage": {"prompt_tokens": tokens, "total_tokens": tokens}}
+    return {**response, "body": {"string": json.dumps(assembled).encode()}}
+
+
 def _make_checking(cassette: Cassette, path: Path, notebook: str, session_provider: str) -> None:
     passthrough = cassette.filter_request  # the recorder's scrubber: None for loopback demo addresses
 
@@ -137,12 +180,18 @@ def _make_checking(cassette: Cassette, path: Path, notebook: str, session_provid
                 f"但 {path.name} 里没有同类交互可用来回答，这个单元格到此为止。"
             )
         cassette._check_next = index  # type: ignore[attr-defined]
+        stored_texts = _embedding_texts(_json_body(cassette.data[index][0].body))
+        wanted = _embedding_texts(body)
+        cassette._check_assembled = (  # type: ignore[attr-defined]
+            _assembled_embeddings(cassette, body) if wanted and stored_texts != wanted else None
+        )
         return True
 
     def play(request: Request) -> Any:
         index = cassette._check_next  # type: ignore[attr-defined]
         _played.setdefault(path, set()).add(index)
-        return cassette.data[index][1]
+        assembled = cassette._check_assembled  # type: ignore[attr-defined]
+        return assembled if assembled is not None else cassette.data[index][1]
 
     cassette.can_play_response_for = can_play  # type: ignore[method-assign]
     cassette.play_response = play  # type: ignore[method-assign]
