@@ -13,7 +13,7 @@ from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
-from .machinery.recording import PROJECT_ROOT
+from .machinery.environment import PROJECT_ROOT
 
 CORPUS_PATH = PROJECT_ROOT / "data" / "search_corpus.json"
 

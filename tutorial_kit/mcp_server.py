@@ -36,7 +36,7 @@ from mcp.types import ToolAnnotations  # noqa: E402
 from pydantic import Field  # noqa: E402
 
 from .local_search import Document, load_corpus, search  # noqa: E402
-from .machinery.recording import PROJECT_ROOT  # noqa: E402
+from .machinery.environment import PROJECT_ROOT  # noqa: E402
 
 WEATHER_PATH = PROJECT_ROOT / "data" / "weather.json"
 NOTES_PATH = PROJECT_ROOT / "data" / "community_notes.json"

@@ -26,8 +26,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import KitError
+from .environment import PROJECT_ROOT
 
-PROJECT_ROOT = Path(__file__).resolve().parents[2]
 SERVER_VENV = PROJECT_ROOT / ".venv-server"
 CACHE_ROOT = PROJECT_ROOT / ".cache" / "llama-server"
 

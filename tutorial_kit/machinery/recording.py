@@ -25,12 +25,12 @@ from vcr.util import read_body
 
 from ..errors import CassetteMissError, KitError
 from . import untrusted_yaml
+from .environment import PROJECT_ROOT
 from .one_at_a_time import while_vcr_reads_the_transports
 from .replay_miss import miss_message
 from .secret_scan import redact, redact_bytes, redact_event_stream, redact_value
 from .stable_record import StableValues, chain
 
-PROJECT_ROOT = Path(__file__).resolve().parents[2]
 # Overridable so that tests can replay a tampered copy; notebooks never set it.
 CASSETTE_DIR = Path(os.environ.get("TUTORIAL_CASSETTE_DIR") or PROJECT_ROOT / "cassettes")
 
