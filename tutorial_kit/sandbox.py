@@ -124,7 +124,13 @@ class _Pool:
         snapshot = sandbox_install.snapshot_path()
         if not snapshot.exists():
             sandbox_install.build_snapshot()
-        v8_flags = (f"--wasm-max-mem-pages={memory_mb * 16}", f"--max-old-space-size={JS_HEAP_MB}")
+        # --liftoff-only: V8 compiles Pyodide's WebAssembly with its baseline compiler only. A run lasts a
+        # fraction of a second, and the optimising tier compiled hot functions in background threads that
+        # the kill at the end threw away: a start costs 18% less CPU (0.44 → 0.36 s), and a 200,000-item
+        # quicksort took the same 1.38 s either way.
+        v8_flags = (
+            f"--wasm-max-mem-pages={memory_mb * 16}", f"--max-old-space-size={JS_HEAP_MB}", "--liftoff-only",
+        )  # fmt: skip
         return subprocess.Popen(
             sandbox_install.deno_command("run", snapshot, v8_flags=v8_flags),
             cwd=sandbox_install.CACHE,
