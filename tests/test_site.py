@@ -146,15 +146,20 @@ def test_every_page_loads_with_no_broken_image_link_or_script(site: Path, served
     assert problems == []
 
 
+SEARCH_FINISHED = """() => {
+  const links = document.querySelectorAll('#search-results li a').length;
+  const summary = document.querySelector('#search-results .search-summary')?.innerText || '';
+  return (links > 0 && summary.includes(String(links)))
+    || /没有|did not match/.test(document.querySelector('#search-results')?.innerText || '');
+}"""
+
+
 def test_search_finds_a_chinese_word(served: str, browser: Any) -> None:
     page = browser.new_page(viewport={"width": 1300, "height": 900})
     try:
         page.goto(f"{served}search.html?q={urllib.parse.quote(SEARCH_WORD)}")
-        page.wait_for_function(
-            "() => document.querySelectorAll('#search-results li a').length > 0"
-            " || /没有|did not match/.test(document.querySelector('#search-results')?.innerText || '')",
-            timeout=30_000,
-        )
+        # Sphinx shows the hits one by one and writes the summary ("…有 N 个页面") only after the last one
+        page.wait_for_function(SEARCH_FINISHED, timeout=30_000)
         screenshot(page, "site-search")
         found = page.eval_on_selector_all("#search-results li a", "links => links.map(a => a.getAttribute('href'))")
     finally:
