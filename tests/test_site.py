@@ -154,16 +154,28 @@ SEARCH_FINISHED = """() => {
 }"""
 
 
-def test_search_finds_a_chinese_word(served: str, browser: Any) -> None:
+@pytest.fixture(scope="module")
+def search_hits(served: str, browser: Any) -> list[dict[str, str]]:
+    """The site's search page for SEARCH_WORD, as a reader sees it once it has finished: each hit's link and
+    the lesson text shown under it."""
     page = browser.new_page(viewport={"width": 1300, "height": 900})
     try:
         page.goto(f"{served}search.html?q={urllib.parse.quote(SEARCH_WORD)}")
         # Sphinx shows the hits one by one and writes the summary ("…有 N 个页面") only after the last one
         page.wait_for_function(SEARCH_FINISHED, timeout=30_000)
+        page.wait_for_timeout(1000)  # the text under each hit arrives after the links
         screenshot(page, "site-search")
-        found = page.eval_on_selector_all("#search-results li a", "links => links.map(a => a.getAttribute('href'))")
+        return page.eval_on_selector_all(
+            "#search-results li",
+            "items => items.map(i => ({href: i.querySelector('a').getAttribute('href'),"
+            " summary: (i.querySelector('p.context') || {}).textContent || ''}))",
+        )
     finally:
         page.close()
+
+
+def test_search_finds_a_chinese_word(search_hits: list[dict[str, str]]) -> None:
+    found = [hit["href"] for hit in search_hits]
     expected = [lesson.stem for lesson in LESSONS if SEARCH_WORD in lesson.read_text(encoding="utf-8")]
     assert expected, f"no lesson mentions {SEARCH_WORD}; pick another word"
     assert {stem for stem in expected if any(stem in href for href in found)} == set(expected)
@@ -285,30 +297,14 @@ def test_stored_outputs_are_staged_as_text_or_a_real_png_only() -> None:
     assert "llama.cpp` &lt;img" in html and len(note) < 2_000
 
 
-def _search(page: Any, served: str, word: str) -> list[dict[str, str]]:
-    page.goto(f"{served}search.html?q={urllib.parse.quote(word)}")
-    page.wait_for_function("() => document.querySelectorAll('#search-results li a').length > 0", timeout=30_000)
-    page.wait_for_timeout(1000)  # the summaries arrive after the links
-    return page.eval_on_selector_all(
-        "#search-results li",
-        "items => items.map(i => ({href: i.querySelector('a').getAttribute('href'),"
-        " summary: (i.querySelector('p.context') || {}).textContent || ''}))",
-    )
-
-
 # What the theme's switcher and search button say: never part of a lesson's text.
 THEME_WORDS = ("亮色", "暗色", "System Settings", "Color mode", "Ctrl", "搜索课程")
 
 
-def test_search_lists_lesson_pages_first_with_lesson_text(served: str, browser: Any) -> None:
-    page = browser.new_page(viewport={"width": 1300, "height": 900})
-    try:
-        hits = _search(page, served, SEARCH_WORD)
-    finally:
-        page.close()
-    lesson = [("notebooks/" in hit["href"]) for hit in hits]
-    assert any(lesson) and lesson == sorted(lesson, reverse=True), [hit["href"] for hit in hits]
-    for hit in hits:
+def test_search_lists_lesson_pages_first_with_lesson_text(search_hits: list[dict[str, str]]) -> None:
+    lesson = [("notebooks/" in hit["href"]) for hit in search_hits]
+    assert any(lesson) and lesson == sorted(lesson, reverse=True), [hit["href"] for hit in search_hits]
+    for hit in search_hits:
         assert not any(word in hit["summary"] for word in THEME_WORDS), hit
 
 

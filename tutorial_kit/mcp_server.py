@@ -25,9 +25,8 @@ from typing import Annotated, Any, Literal
 # in the client's error log (a lesson's output) and says nothing about this server.
 warnings.filterwarnings("ignore", message="Field 'lifespan' has an incomplete definition")
 
-# The SDK imports jsonschema, and jsonschema an IRI grammar that costs 0.9 of the 1.5 s this process takes to
-# start, paid by every `async with stdio_client(...)` in lesson 15; no tool here has an iri field. Importing the
-# machinery package skips it (tutorial_kit/machinery/start_up.py), so it comes before the SDK.
+# First, before the SDK: importing the machinery package skips jsonschema's IRI grammar (machinery/start_up.py),
+# 0.9 of the 1.5 s this process took to start, paid by every `async with stdio_client(...)` in lesson 15.
 from .machinery.environment import PROJECT_ROOT  # noqa: E402, I001
 
 from mcp.server.fastmcp import FastMCP  # noqa: E402

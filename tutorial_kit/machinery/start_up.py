@@ -9,10 +9,11 @@ and ``make test`` starts dozens of them (pytest's workers, each ``make record`` 
 iri field, and jsonschema checks formats only when asked, so they treat the package as not
 installed. Known upstream: python-jsonschema/jsonschema#1428.
 
-Used three ways: the machinery package runs it on import (record, rehearse, the site build,
-a lesson's kernel once it starts a session); pytest loads this module as a plugin first
-(``-p`` in pyproject.toml), before nbval imports nbformat; ``python -m
-tutorial_kit.machinery.start_up jupyterlab ...`` starts JupyterLab with it.
+The machinery package runs it on import, so every process that imports any machinery module
+skips the grammar: record, rehearse, the site build, a lesson's kernel once it starts a
+session; pytest and its workers, which load this module as a plugin first (``-p`` in
+pyproject.toml, before nbval imports nbformat); JupyterLab, started as ``python -m
+tutorial_kit.machinery.start_up jupyterlab ...``.
 """
 
 from __future__ import annotations
@@ -24,9 +25,6 @@ import sys
 def skip_iri_grammar() -> None:
     """Make ``import rfc3987_syntax`` fail as if it were not installed (unless already imported)."""
     sys.modules.setdefault("rfc3987_syntax", None)  # type: ignore[arg-type]
-
-
-skip_iri_grammar()
 
 
 def main() -> None:
