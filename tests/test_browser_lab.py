@@ -185,10 +185,7 @@ def test_the_server_serves_the_project_root_with_dotfiles_but_not_tool_folders(l
 
 
 def _kernel_idle(page: Any) -> None:
-    page.wait_for_function(
-        "() => [...document.querySelectorAll('.jp-StatusBar-TextItem')].some(e => /\\|\\s*Idle/.test(e.textContent))",
-        timeout=START_TIMEOUT * 1000,
-    )
+    page.wait_for_function(KERNEL_IDLE_SCRIPT, timeout=START_TIMEOUT * 1000)
 
 
 def _popups(page: Any) -> list[str]:
@@ -290,26 +287,34 @@ def _prompts(page: Any) -> list[str]:
 KERNEL_IDLE_SCRIPT = (
     "() => [...document.querySelectorAll('.jp-StatusBar-TextItem')].some(e => /\\|\\s*Idle/.test(e.textContent))"
 )
+# Finished: no cell queued or running and the kernel idle, seen on two checks in a row. Checked in the page
+# every 100 ms (no round trip to the test per check); the count of quiet checks lives on the window.
+RUN_ALL_FINISHED_SCRIPT = f"""
+() => {{
+  const prompts = ({PROMPTS_SCRIPT})([...document.querySelectorAll('.jp-CodeCell')]);
+  const busy = prompts.some(prompt => prompt.includes('*')) || !({KERNEL_IDLE_SCRIPT})();
+  window.__quietChecks = busy ? 0 : (window.__quietChecks || 0) + 1;
+  return window.__quietChecks >= 2;
+}}
+"""
 
 
 def _wait_for_run_all(page: Any, lesson: str) -> list[str]:
     """Until no cell is queued or running and the kernel is idle, seen twice a tenth of a second apart (Run
     All marks every cell [*] at once, so no gap between two cells looks finished)."""
-    deadline = time.monotonic() + RUN_ALL_TIMEOUT
     page.wait_for_function(
         "() => [...document.querySelectorAll('.jp-CodeCell .jp-InputPrompt')].some(e => e.textContent.includes('*'))"
         " || document.querySelectorAll('.jp-CodeCell .jp-InputPrompt').length === 0",
         timeout=30_000,
     )
-    quiet = 0
-    while time.monotonic() < deadline:
-        prompts = _prompts(page)
-        busy = any("*" in prompt for prompt in prompts) or not page.evaluate(KERNEL_IDLE_SCRIPT)
-        quiet = 0 if busy else quiet + 1
-        if quiet >= 2:
-            return prompts
-        time.sleep(0.1)
-    pytest.fail(f"{lesson}: run-all did not finish within {RUN_ALL_TIMEOUT} s")
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout
+
+    page.evaluate("() => { window.__quietChecks = 0; }")
+    try:
+        page.wait_for_function(RUN_ALL_FINISHED_SCRIPT, polling=100, timeout=RUN_ALL_TIMEOUT * 1000)
+    except PlaywrightTimeout:
+        pytest.fail(f"{lesson}: run-all did not finish within {RUN_ALL_TIMEOUT} s")
+    return _prompts(page)
 
 
 def _shut_down_kernels(lab: Lab) -> None:
