@@ -22,11 +22,11 @@ from typing import Any
 
 import httpx2
 import vcr.patch
-import yaml
 from vcr.cassette import Cassette, CassetteContextDecorator
 
 from ..errors import KitError
 from .recording import PROJECT_ROOT, build_vcr, cassette_path
+from .untrusted_yaml import safe_load
 
 FIXTURE_DIR = PROJECT_ROOT / "fixtures"
 METADATA_KEY = "fixture"
@@ -37,7 +37,7 @@ def spec_path(provider: str, notebook: str) -> Path:
 
 
 def load_spec(provider: str, notebook: str) -> dict[str, Any]:
-    return yaml.safe_load(spec_path(provider, notebook).read_text(encoding="utf-8"))
+    return safe_load(spec_path(provider, notebook).read_text(encoding="utf-8"))
 
 
 def replay_note(docs_url: str) -> str:

@@ -42,6 +42,7 @@ from .modes import Mode, resolve_mode
 from .notebook_metadata import normalise_metadata
 from .recording import CASSETTE_DIR, PROJECT_ROOT, cassette_metadata
 from .secret_scan import scan_cassette, scrub_notebook_outputs
+from .untrusted_yaml import safe_load
 
 # Overridable so that tests can record a tiny notebook of their own; lessons never set them.
 NOTEBOOK_DIR = Path(os.environ.get("TUTORIAL_NOTEBOOK_DIR") or PROJECT_ROOT / "notebooks")
@@ -126,7 +127,7 @@ def written_since(staging: Path, notebook: str, started: float) -> list[Path]:
 def write_staging_manifest(staging: Path, change: dict[str, dict[str, object]], notebook: str, provider: str) -> None:
     """The replay in step (3) reads the manifest from the staging copy."""
     path = staging / manifest.MANIFEST_PATH.name
-    data = yaml.safe_load(path.read_text(encoding="utf-8")) if path.is_file() else None
+    data = safe_load(path.read_text(encoding="utf-8")) if path.is_file() else None
     data = data or {}
     data.setdefault("cassettes", {})
     data.setdefault("notebooks", {})

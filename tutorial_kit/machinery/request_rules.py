@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-import yaml
+from .untrusted_yaml import safe_load
 
 RULES_PATH = Path(__file__).with_name("request_rules.yaml")
 UNVERIFIED = "unverified"
@@ -88,7 +88,7 @@ def _freeze(value: Any) -> Any:
 
 
 def load_rules(path: Path = RULES_PATH) -> dict[str, ProviderRules]:
-    data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    data = safe_load(path.read_text(encoding="utf-8"))
     providers = {}
     for name, raw in data["providers"].items():
         providers[name] = ProviderRules(

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
-import yaml
+from .untrusted_yaml import safe_load
 
 NOT_JSON = object()
 
@@ -120,7 +120,7 @@ def parse_interaction(raw: dict[str, Any]) -> Interaction:
 
 def load_cassette_text(text: str) -> tuple[list[Interaction], dict[str, Any]]:
     """The interactions and the metadata (clock, fixture spec) of a cassette's YAML."""
-    data = yaml.safe_load(text) or {}
+    data = safe_load(text) or {}
     interactions = [parse_interaction(raw) for raw in data.get("interactions") or []]
     return interactions, data.get("metadata") or {}
 

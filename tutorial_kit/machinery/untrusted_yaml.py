@@ -26,6 +26,13 @@ CASSETTE_MAX_BYTES = 16 * 1024 * 1024
 MANIFEST_MAX_BYTES = 2 * 1024 * 1024
 
 
+def safe_load(text: str | bytes) -> object:
+    """``yaml.safe_load``, parsed by libyaml where PyYAML has it: the same objects, several times faster
+    (the manifest: 80 ms in pure Python, read in every lesson's first cell). For a file the project may
+    not have written, call :func:`check_structure` first: the C composer recurses once per level."""
+    return yaml.load(text, Loader=_EventSource)  # a safe loader: CSafeLoader, or SafeLoader without libyaml
+
+
 class YamlLimitError(ValueError):
     """Too big, too deep, or uses aliases: the message is one Chinese phrase naming the limit."""
 
