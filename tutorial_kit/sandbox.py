@@ -127,9 +127,12 @@ class _Pool:
         # --liftoff-only: V8 compiles Pyodide's WebAssembly with its baseline compiler only. A run lasts a
         # fraction of a second, and the optimising tier compiled hot functions in background threads that
         # the kill at the end threw away: a start costs 18% less CPU (0.44 → 0.36 s), and a 200,000-item
-        # quicksort took the same 1.38 s either way.
+        # quicksort took the same 1.38 s either way. --single-threaded: no helper threads for V8's compilers
+        # and garbage collector either (the host's limits do not depend on them): 0.35 → 0.30 s of CPU per
+        # start (10 starts each way), the quicksort 1.04 → 1.00 s; test_adversarial.py 33.2 → 28.6 s of CPU.
         v8_flags = (
             f"--wasm-max-mem-pages={memory_mb * 16}", f"--max-old-space-size={JS_HEAP_MB}", "--liftoff-only",
+            "--single-threaded",
         )  # fmt: skip
         return subprocess.Popen(
             sandbox_install.deno_command("run", snapshot, v8_flags=v8_flags),
