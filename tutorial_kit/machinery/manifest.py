@@ -82,9 +82,22 @@ def _shown(path: Path) -> str:
 
 def _parse() -> Any:
     try:  # size before reading; depth and aliases before building (untrusted_yaml.py)
-        return copy.deepcopy(_parse_text(read_bounded(MANIFEST_PATH, MANIFEST_MAX_BYTES).decode("utf-8")))
+        return _fresh_copy(_parse_text(read_bounded(MANIFEST_PATH, MANIFEST_MAX_BYTES).decode("utf-8")))
     except YamlLimitError as error:
         raise ManifestShapeError(str(error)) from None
+
+
+def _fresh_copy(value: Any) -> Any:
+    """A copy of parsed YAML the caller may change: new dicts and lists, the same immutable scalars
+    (strings, numbers, dates). Four times faster than copy.deepcopy, which make test's corruption sweep
+    ran 3,000 times (3.6 s)."""
+    if type(value) is dict:
+        return {key: _fresh_copy(item) for key, item in value.items()}
+    if type(value) is list:
+        return [_fresh_copy(item) for item in value]
+    if value is None or isinstance(value, str | int | float | bytes | dt.date):
+        return value
+    return copy.deepcopy(value)  # anything else YAML can build (a set, say): the shape check refuses it later
 
 
 @functools.lru_cache(maxsize=1)
