@@ -13,7 +13,7 @@ The machinery package runs it on import, so every process that imports any machi
 skips the grammar: record, rehearse, the site build, a lesson's kernel once it starts a
 session; pytest and its workers, which load this module as a plugin first (``-p`` in
 pyproject.toml, before nbval imports nbformat); JupyterLab, started as ``python -m
-tutorial_kit.machinery.start_up jupyterlab ...``.
+tutorial_kit.machinery.start_up jupyterlab ...``; check-jsonschema in tests/test_workflows.py the same way.
 """
 
 from __future__ import annotations
