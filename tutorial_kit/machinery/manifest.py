@@ -89,7 +89,7 @@ def _parse() -> Any:
 
 def _fresh_copy(value: Any) -> Any:
     """A copy of parsed YAML the caller may change: new dicts and lists, the same immutable scalars
-    (strings, numbers, dates). Four times faster than copy.deepcopy, which make test's corruption sweep
+    (strings, numbers, dates). 3.7 times faster than copy.deepcopy, which make test's corruption sweep
     ran 3,000 times (3.6 s)."""
     if type(value) is dict:
         return {key: _fresh_copy(item) for key, item in value.items()}
