@@ -18,7 +18,7 @@ import yaml
 from ..errors import KitError
 from ..providers import PROVIDERS, Models
 from .recording import CASSETTE_DIR
-from .untrusted_yaml import MANIFEST_MAX_BYTES, YamlLimitError, check_structure, read_bounded, safe_load
+from .untrusted_yaml import MANIFEST_MAX_BYTES, YamlLimitError, read_bounded, safe_load
 
 MANIFEST_PATH = CASSETTE_DIR / "manifest.yaml"
 LOCK_PATH = CASSETTE_DIR / ".manifest.lock"
@@ -104,8 +104,7 @@ def _fresh_copy(value: Any) -> Any:
 def _parse_text(text: str) -> Any:
     """Parsed once while the file's text stays the same: start_session reads the manifest twice, and a
     lesson may open several sessions (the caller gets a copy)."""
-    check_structure(text)
-    data = safe_load(text)
+    data = safe_load(text)  # depth and aliases checked before anything is built
     if data is None:
         raise ManifestShapeError("文件是空的")
     return data

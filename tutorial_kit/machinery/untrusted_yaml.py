@@ -28,9 +28,11 @@ MANIFEST_MAX_BYTES = 2 * 1024 * 1024
 
 
 def safe_load(text: str | bytes) -> Any:
-    """``yaml.safe_load``, parsed by libyaml where PyYAML has it: the same objects, ten times faster (the
-    manifest, read in every lesson's first cell: 71 ms in pure Python, 7 ms). For a file the project may
-    not have written, call :func:`check_structure` first: the C composer recurses once per level."""
+    """``yaml.safe_load`` for any file, the project's own or not: depth and aliases checked first
+    (:func:`check_structure`), then parsed by libyaml where PyYAML has it, ten times faster than pure Python
+    (the manifest, read in every lesson's first cell: 71 ms, 7 ms). The check comes first because libyaml's
+    composer recurses once per level."""
+    check_structure(text)
     return yaml.load(text, Loader=_EventSource)  # a safe loader: CSafeLoader, or SafeLoader without libyaml
 
 
