@@ -136,8 +136,16 @@ class GuardedYaml:
 
     @staticmethod
     def deserialize(text: str) -> Any:
-        untrusted_yaml.check_structure(text)
-        return yamlserializer.deserialize(text)
+        return untrusted_yaml.fresh_copy(_parsed_cassette(text))
+
+
+@functools.lru_cache(maxsize=2)
+def _parsed_cassette(text: str) -> Any:
+    """Parsed once while the text stays the same: a replay's first cell reads its cassette four times (the
+    shape check, vcrpy's reading of it inside the check, vcrpy's load, the fixture metadata). Each reader
+    gets its own copy: vcrpy turns response bodies into bytes in place."""
+    untrusted_yaml.check_structure(text)
+    return yamlserializer.deserialize(text)
 
 
 def _transform(transformers: tuple[Callable[[Any], Any], ...], body: Any) -> Any:
