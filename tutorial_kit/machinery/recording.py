@@ -177,14 +177,23 @@ def same_body(new: Request, recorded: Request) -> None:
         raise AssertionError("the bodies differ")
 
 
-def build_vcr(secrets: Iterable[str] = (), stable: StableValues | None = None) -> vcr.VCR:
-    """Scrubbing always; when recording, also the deterministic ids, clock and no timings (stable_record)."""
+def build_vcr(
+    secrets: Iterable[str] = (), stable: StableValues | None = None, *, playback_only: bool = False
+) -> vcr.VCR:
+    """Scrubbing always; when recording, also the deterministic ids, clock and no timings (stable_record).
+
+    ``playback_only`` (replay and the request check, which never write a cassette): the recorded answers are not
+    scrubbed a second time as vcrpy loads them. They were scrubbed when recorded, and make test scans every
+    committed cassette and notebook for keys (test_secrets.py); scrubbing them again on every load took
+    lesson 14's first cell 0.6 s of CPU (its 1 MB of embeddings), lesson 16's 0.25 s. Requests still are:
+    a live request is scrubbed the way the recorded ones were, so that the two match."""
     scrub_request, scrub_response = make_request_scrubber(secrets), make_response_scrubber(secrets)
+    on_response = chain(scrub_response, stable.response) if stable else scrub_response
     recorder = vcr.VCR(
         serializer="guarded-yaml",
         match_on=MATCH_ON,
         before_record_request=chain(scrub_request, stable.request) if stable else scrub_request,
-        before_record_response=chain(scrub_response, stable.response) if stable else scrub_response,
+        before_record_response=None if playback_only else on_response,
         decode_compressed_response=True,
     )
     recorder.register_serializer("guarded-yaml", GuardedYaml)
@@ -319,7 +328,7 @@ def open_replay(notebook: str, provider: str) -> tuple[CassetteContextDecorator,
             f"或改用 LLM_PROVIDER=local，或录制：{record_command(notebook, provider)}"
         )
     _check_or_explain(path, notebook, provider)
-    context = build_vcr().use_cassette(str(path), record_mode="none")
+    context = build_vcr(playback_only=True).use_cassette(str(path), record_mode="none")
     cassette = context.__enter__()
     _make_strict(cassette, notebook, provider)
     return context, cassette

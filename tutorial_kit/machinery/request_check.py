@@ -218,7 +218,9 @@ def open_check(notebook: str, provider: str, explicit: bool) -> tuple[CassetteCo
         atexit.register(_write_loaded_kit_modules, log)
         _registered.append(_write_loaded_kit_modules)
     path = answer_source(notebook, provider, explicit)
-    context = build_vcr().use_cassette(str(path), record_mode="none", allow_playback_repeats=True)
+    context = build_vcr(playback_only=True).use_cassette(
+        str(path), record_mode="none", allow_playback_repeats=True
+    )
     cassette = context.__enter__()
     _make_checking(cassette, path, notebook, provider)
     return context, cassette
