@@ -24,7 +24,7 @@ from vcr.serializers import yamlserializer
 from vcr.util import read_body
 
 from ..errors import CassetteMissError, KitError
-from . import untrusted_yaml
+from . import replay_index, untrusted_yaml
 from .environment import PROJECT_ROOT
 from .one_at_a_time import while_vcr_reads_the_transports
 from .replay_miss import miss_message
@@ -225,6 +225,7 @@ def _make_strict(cassette: Cassette, notebook: str, provider: str) -> None:
         raise CassetteMissError(miss_message(provider, request, cassette.requests))
 
     cassette.can_play_response_for = strict_can_play  # type: ignore[method-assign]
+    replay_index.install(cassette, _transformed)
 
 
 class CassetteShapeError(ValueError):
