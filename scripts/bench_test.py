@@ -10,7 +10,9 @@ In one run, side by side, with the load average printed beside every phase:
 2. a warm ``make test`` (``python -m tutorial_kit test`` without the install check): ruff, then pytest with
    the same arguments, wall seconds, pytest's summary line and the slowest tests.
 
-The ratio replay / empty is what a lesson costs beyond a kernel's start. Lessons that teach a real wait
+The ratio replay / empty is what a lesson costs beyond a kernel's start; replay / sdk, beyond a kernel that
+has also imported the SDK every lesson imports first (the part of a replay that is not the lesson's own
+subject). Lessons that teach a real wait
 (the sandbox's time limit in 03, the timeouts and back-off in 13) are summed separately: their waits are
 the lesson. ``--cells 0.5`` lists every cell slower than half a second.
 """
@@ -96,10 +98,17 @@ KERNEL_ENVIRONMENT = {"test": test_environment, "uncached": uncached_environment
 chosen_environment = test_environment
 
 
-def run_notebook(path: Path | None, slow: float) -> Run:
-    """A fresh kernel in the notebook folder (as nbval starts one), then every code cell in order."""
-    sources = []
-    if path is not None:
+SDK_FLOOR = ["from openai import OpenAI"]
+"""The one import every lesson's first cell makes before the kit: the SDK the lessons teach (0.4-0.5 s of CPU,
+openai.types building pydantic models). An empty notebook plus this is the floor no replay can go under."""
+
+
+def run_notebook(path: Path | None, slow: float, sources: list[str] | None = None) -> Run:
+    """A fresh kernel in the notebook folder (as nbval starts one), then every code cell in order
+    (``sources`` instead of a notebook: those cells)."""
+    if sources is not None:
+        stored_errors = 0
+    elif path is not None:
         notebook = nbformat.read(path, as_version=4)
         sources = [cell.source for cell in notebook.cells if cell.cell_type == "code"]
         stored = [output for cell in notebook.cells for output in cell.get("outputs", [])]
@@ -146,46 +155,53 @@ def lessons(chosen: list[str]) -> list[Path]:
 
 def bench_lessons(paths: list[Path], repeat: int, slow: float) -> None:
     print(f"\n== replay: one fresh kernel per notebook, lesson and empty notebook side by side ({load_average()})")
+    print("   empty: a notebook with one cell, `pass`; sdk: one cell, `from openai import OpenAI` (SDK_FLOOR)")
     header = (
         f"{'lesson':30} {'start':>6} {'cell 1':>6} {'rest':>6} {'replay':>7} {'empty':>6} {'ratio':>6}"
-        f" | {'cpu':>5} {'empty':>5} {'ratio':>5} | err/stored"
+        f" {'sdk':>5} {'ratio':>5} | {'cpu':>5} {'empty':>5} {'ratio':>5} {'sdk':>5} {'ratio':>5} | err/stored"
     )
     print(header)
-    plain: list[tuple[float, float, float, float]] = []
-    waits: list[tuple[float, float, float, float]] = []
+    plain: list[tuple[float, ...]] = []
+    waits: list[tuple[float, ...]] = []
     slow_cells: list[str] = []
     for number, path in enumerate(paths):
-        replays, empties = [], []
+        replays, empties, floors = [], [], []
         for attempt in range(repeat):
-            # alternate which goes first, so a change in load falls on both
+            # alternate which goes first, so a change in load falls on all three
             if (number + attempt) % 2:
                 empties.append(run_notebook(None, 0))
+                floors.append(run_notebook(None, 0, SDK_FLOOR))
                 replays.append(run_notebook(path, slow))
             else:
                 replays.append(run_notebook(path, slow))
+                floors.append(run_notebook(None, 0, SDK_FLOOR))
                 empties.append(run_notebook(None, 0))
         replay = min(replays, key=lambda run: run.total)
         empty = min(empties, key=lambda run: run.total)
-        row = (replay.total, empty.total, replay.cpu, empty.cpu)
+        sdk = min(floors, key=lambda run: run.total)
+        row = (replay.total, empty.total, replay.cpu, empty.cpu, sdk.total, sdk.cpu)
         (waits if path.stem in TAUGHT_WAITS else plain).append(row)
         mark = " *" if path.stem in TAUGHT_WAITS else ""
         print(
             f"{path.stem[:30]:30} {replay.start:6.2f} {replay.first:6.2f} {replay.rest:6.2f} {replay.total:7.2f} "
-            f"{empty.total:6.2f} {replay.total / empty.total:6.2f} | {replay.cpu:5.2f} {empty.cpu:5.2f} "
-            f"{replay.cpu / empty.cpu:5.2f} | {replay.errors}/{replay.stored_errors}{mark}",
+            f"{empty.total:6.2f} {replay.total / empty.total:6.2f} {sdk.total:5.2f} {replay.total / sdk.total:5.2f} | "
+            f"{replay.cpu:5.2f} {empty.cpu:5.2f} {replay.cpu / empty.cpu:5.2f} {sdk.cpu:5.2f} "
+            f"{replay.cpu / sdk.cpu:5.2f} | {replay.errors}/{replay.stored_errors}{mark}",
             flush=True,
         )
         slow_cells += [f"  {path.stem[:2]} cell {i:>2} {took:5.2f} s  {line}" for i, took, line in replay.slow_cells]
 
-    def summary(label: str, rows: list[tuple[float, float, float, float]]) -> None:
+    def summary(label: str, rows: list[tuple[float, ...]]) -> None:
         if not rows:
             return
-        replay, empty = sum(row[0] for row in rows), sum(row[1] for row in rows)
-        cpu, empty_cpu = sum(row[2] for row in rows), sum(row[3] for row in rows)
+        replay, empty, sdk = sum(row[0] for row in rows), sum(row[1] for row in rows), sum(row[4] for row in rows)
+        cpu, empty_cpu, sdk_cpu = sum(row[2] for row in rows), sum(row[3] for row in rows), sum(row[5] for row in rows)
         median = statistics.median(row[0] / row[1] for row in rows)
         print(f"{label:31} wall: replay {replay:6.1f} s, empty {empty:5.1f} s, ratio {replay / empty:4.2f} "
               f"(median {median:4.2f}); cpu: {cpu:5.1f} s / {empty_cpu:5.1f} s = {cpu / empty_cpu:4.2f} "
               f"({len(rows)} lessons)")  # fmt: skip
+        print(f"{'':31} against the sdk floor: wall {sdk:5.1f} s, ratio {replay / sdk:4.2f}; "
+              f"cpu {sdk_cpu:5.1f} s, ratio {cpu / sdk_cpu:4.2f}")
 
     print(f"-- ({load_average()})")
     summary("without a taught wait", plain)
