@@ -48,7 +48,8 @@ def test_the_server_log_goes_to_a_file_the_tests_can_move(tmp_path: Path) -> Non
 
 @pytest.mark.skipif(not hasattr(signal, "SIGTERM") or os.name == "nt", reason="POSIX signals")
 def test_the_server_stops_with_its_launcher(tmp_path: Path) -> None:
-    """A launcher ended by SIGTERM (a test's terminate(), a closed terminal's SIGHUP) leaves no server behind."""
+    """A launcher ended by SIGTERM (a test's terminate(), a closed terminal's SIGHUP) leaves no server behind,
+    and a second SIGTERM while the server shuts down (a process manager, an impatient kill) prints no traceback."""
     env = {**os.environ, "JUPYTER_RUNTIME_DIR": str(tmp_path / "rt"), "TUTORIAL_LAB_LOG": str(tmp_path / "lab.log")}
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
@@ -58,17 +59,21 @@ def test_the_server_stops_with_its_launcher(tmp_path: Path) -> None:
         cwd=lab.PROJECT_ROOT,
         env=env,
         stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
         text=True,
     )
     try:
-        assert launcher.stdout is not None
+        assert launcher.stdout is not None and launcher.stderr is not None
         first = launcher.stdout.readline()  # printed once the server answers
         assert first.startswith("JupyterLab 已启动"), first
         (info,) = (tmp_path / "rt").glob("jpserver-*.json")
         server = int(info.stem.removeprefix("jpserver-"))
         launcher.terminate()
+        time.sleep(0.2)  # the server takes longer than this to shut its kernels down and exit
+        launcher.terminate()
         launcher.wait(timeout=60)
+        errors = launcher.stderr.read()
+        assert launcher.returncode == 0 and "Traceback" not in errors, (launcher.returncode, errors[-600:])
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline and _alive(server):
             time.sleep(0.2)

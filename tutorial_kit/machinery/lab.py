@@ -167,6 +167,15 @@ def _raise_stopped(signum: int, frame: object) -> None:
     raise _Stopped
 
 
+def _finish_stopping() -> None:
+    """Once the launcher is stopping, another SIGTERM, SIGHUP or Ctrl+C (a process manager, a second kill, an
+    impatient key) no longer interrupts it: the server's shutdown is bounded (STOP_TIMEOUT, then kill), and
+    interrupting the wait for it printed a traceback instead of finishing."""
+    for name in ("SIGTERM", "SIGHUP", "SIGINT"):
+        if hasattr(signal, name):
+            signal.signal(getattr(signal, name), signal.SIG_IGN)
+
+
 def main(extra: list[str]) -> int:
     existing = running_server_url()
     if existing:
@@ -201,12 +210,14 @@ def main(extra: list[str]) -> int:
         print(f"服务器日志写在 {_shown(log)}；停止：在这个终端按 Ctrl+C。", flush=True)
         return process.wait()
     except KeyboardInterrupt:
+        _finish_stopping()
         _stop(process)
         print("JupyterLab 已停止。")
         return 0
     except _Stopped:
         return 0
     finally:
+        _finish_stopping()
         if process.poll() is None:
             process.terminate()  # SIGTERM: the server shuts its kernels down and exits
             try:
