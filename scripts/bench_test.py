@@ -12,9 +12,8 @@ In one run, side by side, with the load average printed beside every phase:
 
 The ratio replay / empty is what a lesson costs beyond a kernel's start; replay / sdk, beyond a kernel that
 has also imported the SDK every lesson imports first (the part of a replay that is not the lesson's own
-subject). Lessons that teach a real wait
-(the sandbox's time limit in 03, the timeouts and back-off in 13) are summed separately: their waits are
-the lesson. ``--cells 0.5`` lists every cell slower than half a second.
+subject). Lessons that teach a real wait (the sandbox's time limit in 03, the timeouts and back-off in 13)
+are summed separately: their waits are the lesson. ``--cells 0.5`` lists every cell slower than half a second.
 """
 
 from __future__ import annotations
@@ -161,26 +160,19 @@ def bench_lessons(paths: list[Path], repeat: int, slow: float) -> None:
         f" {'sdk':>5} {'ratio':>5} | {'cpu':>5} {'empty':>5} {'ratio':>5} {'sdk':>5} {'ratio':>5} | err/stored"
     )
     print(header)
-    plain: list[tuple[float, ...]] = []
-    waits: list[tuple[float, ...]] = []
+    plain: list[dict[str, Run]] = []
+    waits: list[dict[str, Run]] = []
     slow_cells: list[str] = []
     for number, path in enumerate(paths):
-        replays, empties, floors = [], [], []
+        kinds = {"replay": (path, slow, None), "sdk": (None, 0, SDK_FLOOR), "empty": (None, 0, None)}
+        runs: dict[str, list[Run]] = {kind: [] for kind in kinds}
         for attempt in range(repeat):
-            # alternate which goes first, so a change in load falls on all three
-            if (number + attempt) % 2:
-                empties.append(run_notebook(None, 0))
-                floors.append(run_notebook(None, 0, SDK_FLOOR))
-                replays.append(run_notebook(path, slow))
-            else:
-                replays.append(run_notebook(path, slow))
-                floors.append(run_notebook(None, 0, SDK_FLOOR))
-                empties.append(run_notebook(None, 0))
-        replay = min(replays, key=lambda run: run.total)
-        empty = min(empties, key=lambda run: run.total)
-        sdk = min(floors, key=lambda run: run.total)
-        row = (replay.total, empty.total, replay.cpu, empty.cpu, sdk.total, sdk.cpu)
-        (waits if path.stem in TAUGHT_WAITS else plain).append(row)
+            order = list(kinds) if (number + attempt) % 2 == 0 else list(reversed(kinds))
+            for kind in order:  # alternate which goes first, so a change in load falls on all three
+                runs[kind].append(run_notebook(*kinds[kind]))
+        best = {kind: min(measured, key=lambda run: run.total) for kind, measured in runs.items()}
+        (waits if path.stem in TAUGHT_WAITS else plain).append(best)
+        replay, empty, sdk = best["replay"], best["empty"], best["sdk"]
         mark = " *" if path.stem in TAUGHT_WAITS else ""
         print(
             f"{path.stem[:30]:30} {replay.start:6.2f} {replay.first:6.2f} {replay.rest:6.2f} {replay.total:7.2f} "
@@ -191,17 +183,17 @@ def bench_lessons(paths: list[Path], repeat: int, slow: float) -> None:
         )
         slow_cells += [f"  {path.stem[:2]} cell {i:>2} {took:5.2f} s  {line}" for i, took, line in replay.slow_cells]
 
-    def summary(label: str, rows: list[tuple[float, ...]]) -> None:
+    def summary(label: str, rows: list[dict[str, Run]]) -> None:
         if not rows:
             return
-        replay, empty, sdk = sum(row[0] for row in rows), sum(row[1] for row in rows), sum(row[4] for row in rows)
-        cpu, empty_cpu, sdk_cpu = sum(row[2] for row in rows), sum(row[3] for row in rows), sum(row[5] for row in rows)
-        median = statistics.median(row[0] / row[1] for row in rows)
-        print(f"{label:31} wall: replay {replay:6.1f} s, empty {empty:5.1f} s, ratio {replay / empty:4.2f} "
-              f"(median {median:4.2f}); cpu: {cpu:5.1f} s / {empty_cpu:5.1f} s = {cpu / empty_cpu:4.2f} "
-              f"({len(rows)} lessons)")  # fmt: skip
-        print(f"{'':31} against the sdk floor: wall {sdk:5.1f} s, ratio {replay / sdk:4.2f}; "
-              f"cpu {sdk_cpu:5.1f} s, ratio {cpu / sdk_cpu:4.2f}")
+        wall = {kind: sum(row[kind].total for row in rows) for kind in rows[0]}
+        cpu = {kind: sum(row[kind].cpu for row in rows) for kind in rows[0]}
+        median = statistics.median(row["replay"].total / row["empty"].total for row in rows)
+        print(f"{label:31} wall: replay {wall['replay']:6.1f} s, empty {wall['empty']:5.1f} s, ratio "
+              f"{wall['replay'] / wall['empty']:4.2f} (median {median:4.2f}); cpu: {cpu['replay']:5.1f} s / "
+              f"{cpu['empty']:5.1f} s = {cpu['replay'] / cpu['empty']:4.2f} ({len(rows)} lessons)")  # fmt: skip
+        print(f"{'':31} against the sdk floor: wall {wall['sdk']:5.1f} s, ratio {wall['replay'] / wall['sdk']:4.2f}; "
+              f"cpu {cpu['sdk']:5.1f} s, ratio {cpu['replay'] / cpu['sdk']:4.2f}")  # fmt: skip
 
     print(f"-- ({load_average()})")
     summary("without a taught wait", plain)
