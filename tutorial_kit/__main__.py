@@ -12,6 +12,7 @@ import shutil
 import subprocess
 import sys
 
+from .machinery import kernel_forks
 from .machinery.environment import GROUPS, PROJECT_ROOT, ensure, ensure_env_file, venv_executable, venv_python
 
 REPLAY_ENVIRONMENT = {"LLM_MODE": "replay", "LLM_PROVIDER": "", "LLM_MODEL": ""}
@@ -41,8 +42,9 @@ def lab(extra: list[str]) -> int:
 def test_environment() -> dict[str, str]:
     """Replay mode with no keys, and Python's bytecode cached in .cache/pycache (git-ignored). Where
     PYTHONDONTWRITEBYTECODE is set (many container images set it) nothing is cached otherwise, and every
-    kernel the suite starts compiles IPython, openai and the kit from source again."""
-    env = {**os.environ, **REPLAY_ENVIRONMENT}
+    kernel the suite starts compiles IPython, openai and the kit from source again. Kernels that the kit's
+    managers start are forked from a process that has imported ipykernel and the SDK (kernel_forks.py)."""
+    env = {**os.environ, **REPLAY_ENVIRONMENT, kernel_forks.ENABLE_ENV: "1"}
     env.pop("PYTHONDONTWRITEBYTECODE", None)
     env.setdefault("PYTHONPYCACHEPREFIX", str(PROJECT_ROOT / ".cache" / "pycache"))
     return env
@@ -59,7 +61,10 @@ def test(extra: list[str]) -> int:
     offline = PROJECT_ROOT / "scripts" / "offline.sh"
     if os.name != "nt" and shutil.which("bash"):
         pytest = ["bash", str(offline), *pytest]
-    return _call(pytest, env)
+    try:
+        return _call(pytest, env)
+    finally:
+        kernel_forks.stop_servers(str(venv_python()))  # they would otherwise linger a minute, idle
 
 
 def site(extra: list[str]) -> int:

@@ -23,6 +23,8 @@ from jupyter_client import AsyncKernelManager, KernelManager
 from jupyter_client.localinterfaces import localhost
 from traitlets import default
 
+from . import kernel_forks
+
 TRANSPORT = "ipc" if os.name != "nt" and zmq.has("ipc") else "tcp"
 
 
@@ -47,10 +49,15 @@ def socket_prefix() -> str:
     return str(socket_dir() / f"k-{uuid.uuid4().hex[:12]}")
 
 
-def with_private_sockets(base: Any) -> Any:
-    """``base`` with the transport and socket place above as its defaults (configuration still wins)."""
+def with_private_sockets(base: Any, forks: bool = False) -> Any:
+    """``base`` with the transport and socket place above as its defaults (configuration still wins).
+    ``forks``: under ``make test``, start ipykernel through kernel_forks.py (never for ``make lab``)."""
 
     class Private(base):  # type: ignore[misc,valid-type]
+        def format_kernel_cmd(self, extra_arguments: list[str] | None = None) -> list[str]:
+            command = super().format_kernel_cmd(extra_arguments)
+            return kernel_forks.wrap(command) if forks else command
+
         @default("transport")
         def _private_transport_default(self) -> str:
             return TRANSPORT
@@ -63,7 +70,7 @@ def with_private_sockets(base: Any) -> Any:
     return Private
 
 
-PrivateKernelManager: type[KernelManager] = with_private_sockets(KernelManager)
+PrivateKernelManager: type[KernelManager] = with_private_sockets(KernelManager, forks=True)
 """For blocking clients (nbval)."""
-PrivateAsyncKernelManager: type[AsyncKernelManager] = with_private_sockets(AsyncKernelManager)
+PrivateAsyncKernelManager: type[AsyncKernelManager] = with_private_sockets(AsyncKernelManager, forks=True)
 """For nbclient and papermill (make record, make rehearse)."""
