@@ -33,9 +33,11 @@ from pathlib import Path
 
 import nbformat
 import psutil
-from jupyter_client.manager import start_new_kernel
+from jupyter_client.manager import KernelManager
 
 from tutorial_kit.__main__ import PYTEST_ARGUMENTS, REPLAY_ENVIRONMENT, test_environment
+from tutorial_kit.machinery import kernel_forks
+from tutorial_kit.machinery.kernel_transport import PrivateKernelManager
 
 ROOT = Path(__file__).resolve().parent.parent
 TAUGHT_WAITS = {
@@ -68,8 +70,8 @@ def load_average() -> str:
     return f"load {one:.2f} {five:.2f} {fifteen:.2f}"
 
 
-def run_cell(client: object, source: str) -> int:
-    """Execute one cell, wait for idle; the number of error outputs it produced."""
+def run_cell(client: object, source: str, printed: list[str] | None = None) -> int:
+    """Execute one cell, wait for idle; the number of error outputs it produced (what it printed: ``printed``)."""
     message_id = client.execute(source, store_history=True, allow_stdin=False)  # type: ignore[attr-defined]
     errors = 0
     while True:
@@ -79,10 +81,24 @@ def run_cell(client: object, source: str) -> int:
         kind = message["msg_type"]
         if kind == "error":
             errors += 1
+        elif kind == "stream" and printed is not None:
+            printed.append(message["content"]["text"])
         elif kind == "status" and message["content"]["execution_state"] == "idle":
             break
     client.get_shell_msg(timeout=CELL_TIMEOUT)  # type: ignore[attr-defined]
     return errors
+
+
+def kernel_cpu(client: object, relay_pid: int) -> float:
+    """The kernel's CPU (and, for a forked one, its relay's, the process the manager started)."""
+    printed: list[str] = []
+    run_cell(client, CPU_PROBE, printed)
+    pid, parent, seconds = "".join(printed).split()
+    if int(pid) == relay_pid:
+        return float(seconds)
+    servers.add(int(parent))
+    times = psutil.Process(relay_pid).cpu_times()
+    return float(seconds) + times.user + times.system
 
 
 def uncached_environment() -> dict[str, str]:
@@ -95,6 +111,17 @@ def uncached_environment() -> dict[str, str]:
 
 KERNEL_ENVIRONMENT = {"test": test_environment, "uncached": uncached_environment}
 chosen_environment = test_environment
+forked_kernels = True
+"""As make test starts nbval's kernels: forked from kernel_forks.py's server (``--kernels usual``: as make lab
+starts them)."""
+servers: set[int] = set()
+"""Fork servers the forked kernels came from: their one-off start-up is reported apart from the lessons."""
+CPU_PROBE = (
+    "import os as _o, resource as _r\n"
+    "_s, _c = _r.getrusage(_r.RUSAGE_SELF), _r.getrusage(_r.RUSAGE_CHILDREN)\n"
+    "print(_o.getpid(), _o.getppid(), _s.ru_utime + _s.ru_stime + _c.ru_utime + _c.ru_stime)"
+)
+"""Run after the timed cells: the kernel's CPU and its reaped children's. A forked kernel counts from its fork."""
 
 
 SDK_FLOOR = ["from openai import OpenAI"]
@@ -118,10 +145,14 @@ def run_notebook(path: Path | None, slow: float, sources: list[str] | None = Non
     saved = dict(os.environ)
     os.environ.clear()
     os.environ.update(chosen_environment())  # by default what make test gives nbval's kernels
+    if not forked_kernels:
+        os.environ.pop(kernel_forks.ENABLE_ENV, None)
     began = time.perf_counter()
-    manager, client = start_new_kernel(
-        kernel_name="python3", cwd=str(ROOT / "notebooks"), startup_timeout=300, stderr=subprocess.DEVNULL
-    )
+    manager = (PrivateKernelManager if forked_kernels else KernelManager)(kernel_name="python3")
+    manager.start_kernel(cwd=str(ROOT / "notebooks"), stderr=subprocess.DEVNULL)
+    client = manager.client()
+    client.start_channels()
+    client.wait_for_ready(timeout=300)
     run.start = time.perf_counter() - began
     try:
         for index, source in enumerate(sources):
@@ -135,8 +166,7 @@ def run_notebook(path: Path | None, slow: float, sources: list[str] | None = Non
             if slow and took >= slow:
                 first_line = next((line for line in source.splitlines() if line.strip()), "")
                 run.slow_cells.append((index, took, first_line[:70]))
-        times = psutil.Process(manager.provisioner.pid).cpu_times()  # type: ignore[union-attr]
-        run.cpu = times.user + times.system + times.children_user + times.children_system
+        run.cpu = kernel_cpu(client, manager.provisioner.pid)  # type: ignore[union-attr]
     finally:
         client.stop_channels()
         manager.shutdown_kernel(now=True)
@@ -196,6 +226,10 @@ def bench_lessons(paths: list[Path], repeat: int, slow: float) -> None:
               f"cpu {cpu['sdk']:5.1f} s, ratio {cpu['replay'] / cpu['sdk']:4.2f}")  # fmt: skip
 
     print(f"-- ({load_average()})")
+    for pid in sorted(servers):
+        with contextlib.suppress(psutil.Error):
+            times = psutil.Process(pid).cpu_times()
+            print(f"fork server {pid} (its imports, once; not in the rows): {times.user + times.system:.2f} s CPU")
     summary("without a taught wait", plain)
     summary("with a taught wait (*)", waits)
     summary("all lessons", plain + waits)
@@ -312,13 +346,18 @@ def main() -> int:
     parser.add_argument("--cells", type=float, default=0.0, help="list replayed cells slower than this (s)")
     parser.add_argument("--durations", type=int, default=30, help="the slowest N tests of the suite (0: none)")
     parser.add_argument("--env", choices=KERNEL_ENVIRONMENT, default="test", help="kernels' environment")
+    parser.add_argument(
+        "--kernels", choices=("forked", "usual"), default="forked",
+        help="forked: as make test starts them (kernel_forks.py); usual: as make lab does",
+    )  # fmt: skip
     parser.add_argument("--lessons", nargs="*", default=[], help="only these lessons (number or stem)")
     parser.add_argument("--workers", type=int, nargs="*", default=[], help="run the suite once per worker count")
     args = parser.parse_args()
-    global chosen_environment
+    global chosen_environment, forked_kernels
     chosen_environment = KERNEL_ENVIRONMENT[args.env]
+    forked_kernels = args.kernels == "forked" and kernel_forks.available()
     print(f"bench_test: {os.cpu_count()} cores, {load_average()}, {time.strftime('%Y-%m-%d %H:%M:%S')}, "
-          f"kernels' environment: {args.env}")  # fmt: skip
+          f"kernels' environment: {args.env}, kernels: {'forked' if forked_kernels else 'usual'}")  # fmt: skip
     if not args.suite_only:
         bench_lessons(lessons(args.lessons), max(1, args.repeat), args.cells)
     if not args.no_suite:
@@ -327,6 +366,7 @@ def main() -> int:
             print("\n== side by side")
             for workers, wall, cpu, summary in runs:
                 print(f"  -n {workers}: make test {wall:6.1f} s wall, {cpu:6.1f} s CPU  ({summary})")
+    kernel_forks.stop_servers(sys.executable)
     print(f"\nend: {load_average()}")
     return 0
 
