@@ -29,7 +29,7 @@ def browser() -> Iterator[Any]:
 # --no-loadscope-reorder): the files that take longest go first, so the two workers finish together.
 # Per-file times: scripts/bench_test.py. The order changes no result, only when each file starts.
 LONGEST_FIRST = (
-    "test_check_requests.py",  # long when its cache (.cache/check-requests) is cold
+    "test_check_requests.py",  # long when its cache (check_requests.CACHE_DIR, per user) is cold
     "test_browser_lab_later.py",
     "test_browser_lab.py",
     "test_record_interrupt.py",

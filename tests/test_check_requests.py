@@ -214,7 +214,9 @@ def test_the_cache_follows_the_kit_modules_a_lesson_loads(tmp_path: Path, monkey
     lesson = next(path for path in notebook_paths(["01"]))
     run = check_requests.drive(lesson, "zhipu", tmp_path, {}, use_cache=True)
     assert run.requests and not run.stopped and not run.cached
-    stored = json.loads((tmp_path / "cache" / "zhipu" / f"{lesson.stem}.json").read_text(encoding="utf-8"))
+    entries = list((tmp_path / "cache" / "zhipu").glob(f"{lesson.stem}-*.json"))
+    assert len(entries) == 1, entries
+    stored = json.loads(entries[0].read_text(encoding="utf-8"))
     loaded = stored["kit_modules"]
     assert "session.py" in loaded and "machinery/request_check.py" in loaded
     assert "machinery/check_requests.py" not in loaded and "sandbox.py" not in loaded
@@ -234,7 +236,11 @@ def test_the_cache_follows_the_kit_modules_a_lesson_loads(tmp_path: Path, monkey
     before, everything = key(["session.py"]), key(None)
     (kit / "sandbox.py").write_text("2", encoding="utf-8")
     assert key(["session.py"]) == before and key(None) != everything
-    for changed in (kit / "session.py", kit / "runner.mjs", data / "corpus.json"):
+    pins = tmp_path / "constraints.txt"
+    pins.write_text("openai==1.0.0\n", encoding="utf-8")
+    monkeypatch.setattr(check_requests, "PINS", (pins,))
+    before = key(["session.py"])
+    for changed in (kit / "session.py", kit / "runner.mjs", data / "corpus.json", pins):
         changed.write_text("changed", encoding="utf-8")
         assert key(["session.py"]) != before, changed
         before = key(["session.py"])

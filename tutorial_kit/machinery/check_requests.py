@@ -43,7 +43,14 @@ EXPECTED_TAG = "expect-refusal"
 CELL_TIMEOUT = 300
 # Keys and settings a learner's shell or .env may hold must not change what is checked.
 CLEARED = ("LLM_MODEL", "DASHSCOPE_BASE_URL", "OPENAI_BASE_URL", "ZHIPUAI_BASE_URL", "LOCAL_BASE_URL")
-CACHE_DIR = PROJECT_ROOT / ".cache" / "check-requests"
+CACHE_DIR = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "tutorial-kit" / "check-requests"
+"""Per user, not per clone: an entry is found by what its run depended on, so every clone on the machine with the
+same lesson, recordings, rules, kit and pinned packages reuses it (as a package cache is shared), and a fresh clone
+does not run all 51 lessons again. A clone that differs finds no entry of its own and runs the lesson."""
+CACHE_ENTRIES_KEPT = 4
+"""Entries kept per lesson and provider (other branches, other clones); the oldest go first."""
+PINS = (PROJECT_ROOT / "constraints.txt", PROJECT_ROOT / "requirements.txt")
+"""The installed SDKs' versions: a new openai or zhipuai may send other requests."""
 KIT_DIR = PROJECT_ROOT / "tutorial_kit"
 DATA_DIR = PROJECT_ROOT / "data"
 KEY_OWNERS = {"DASHSCOPE_API_KEY": "dashscope", "OPENAI_API_KEY": "openai", "ZHIPUAI_API_KEY": "zhipu",
@@ -85,24 +92,38 @@ class LessonRun:
         return found
 
 
-def _cache_key(path: Path, chosen: str, env: dict[str, str], kit_modules: list[str] | None) -> str:
-    """Everything a lesson's requests depend on: its code, the rules, the data files, the recordings it answers
-    from, and the kit: the modules its kernel loaded (``kit_modules``, relative to tutorial_kit/; all of them
-    when not known) and the kit's files that are not Python (the sandbox's runner)."""
+def _inputs_key(path: Path, chosen: str, env: dict[str, str]) -> str:
+    """What a lesson's requests depend on apart from the kit's Python modules: its code, the rules, the data
+    files, the recordings it answers from, the kit's files that are not Python (the sandbox's runner), the
+    pinned packages and Python's version. Names the cache entry."""
     digest = hashlib.sha256()
     notebook = nbformat.read(path, as_version=4)
     for cell in notebook.cells:
         if cell.cell_type == "code":
             digest.update(cell.source.encode() + json.dumps(cell.metadata.get("tags", [])).encode())
-    kit = sorted(KIT_DIR.rglob("*.py")) if kit_modules is None else [KIT_DIR / name for name in kit_modules]
-    kit += sorted(file for file in KIT_DIR.rglob("*") if file.is_file() and file.suffix not in {".py", ".pyc"})
+    kit = sorted(file for file in KIT_DIR.rglob("*") if file.is_file() and file.suffix not in {".py", ".pyc"})
     data = sorted(file for file in DATA_DIR.rglob("*") if file.is_file())
-    files = [RULES_PATH, *kit, *data, *sorted(CASSETTE_DIR.glob(f"*/{path.stem}.yaml"))]
+    _digest_files(digest, [RULES_PATH, *PINS, *kit, *data, *sorted(CASSETTE_DIR.glob(f"*/{path.stem}.yaml"))])
+    digest.update(json.dumps([chosen, sorted(env.items()), sys.version]).encode())
+    return digest.hexdigest()
+
+
+def _cache_key(path: Path, chosen: str, env: dict[str, str], kit_modules: list[str] | None) -> str:
+    """Everything a lesson's requests depend on: ``_inputs_key`` and the kit's modules its kernel loaded
+    (``kit_modules``, relative to tutorial_kit/; all of them when not known)."""
+    digest = hashlib.sha256(_inputs_key(path, chosen, env).encode())
+    _digest_files(digest, sorted(KIT_DIR.rglob("*.py")) if kit_modules is None else [KIT_DIR / n for n in kit_modules])
+    return digest.hexdigest()
+
+
+def _digest_files(digest: Any, files: list[Path]) -> None:
     for file in files:
         digest.update(str(file.relative_to(PROJECT_ROOT) if file.is_relative_to(PROJECT_ROOT) else file).encode())
         digest.update(file.read_bytes() if file.is_file() else b"(missing)")
-    digest.update(json.dumps([chosen, sorted(env.items())]).encode())
-    return digest.hexdigest()
+
+
+def cache_entry(path: Path, chosen: str, env: dict[str, str]) -> Path:
+    return CACHE_DIR / chosen / f"{path.stem}-{_inputs_key(path, chosen, env)[:20]}.json"
 
 
 def _tags(notebook: nbformat.NotebookNode) -> dict[int, list[str]]:
@@ -116,8 +137,8 @@ def drive(
 ) -> LessonRun:
     """Run one lesson in check mode in a fresh kernel; every cell runs even after an error. A lesson
     whose code, recordings, rules and kit are unchanged since a run without errors is read from
-    .cache/check-requests/ instead (the requests it sent are what is cached; findings are recomputed)."""
-    cached = CACHE_DIR / chosen / f"{path.stem}.json"
+    the user's cache instead (CACHE_DIR: the requests it sent are what is cached; findings are recomputed)."""
+    cached = cache_entry(path, chosen, extra_env or {})
     if use_cache and cached.is_file():
         try:
             stored = json.loads(cached.read_text(encoding="utf-8"))
@@ -129,8 +150,16 @@ def drive(
     if use_cache and not run.stopped:
         key = _cache_key(path, chosen, extra_env or {}, kit_modules)
         entry = {"key": key, "kit_modules": kit_modules, "requests": run.requests}
-        cached.parent.mkdir(parents=True, exist_ok=True)
-        cached.write_text(json.dumps(entry, ensure_ascii=False), encoding="utf-8")
+        try:
+            cached.parent.mkdir(parents=True, exist_ok=True)
+            partial = cached.with_name(f".{cached.name}.{os.getpid()}.tmp")
+            partial.write_text(json.dumps(entry, ensure_ascii=False), encoding="utf-8")
+            os.replace(partial, cached)  # whole or absent: another clone's check may read it at any moment
+            older = sorted(cached.parent.glob(f"{path.stem}-*.json"), key=lambda file: file.stat().st_mtime)
+            for stale in older[:-CACHE_ENTRIES_KEPT]:
+                stale.unlink(missing_ok=True)
+        except OSError:
+            pass  # no cache (a read-only home): the next check runs the lesson again
     return run
 
 
@@ -243,7 +272,7 @@ def report(runs: list[LessonRun]) -> tuple[str, int]:
     lines.append("规则表（有来源 / unverified）：" + "，".join(f"{n} {v}/{u}" for n, (v, u) in counts.items()))
     reused = sum(run.cached for run in runs)
     if reused:
-        lines.append(f"（{reused} 次课程运行与上次完全相同，请求取自 .cache/check-requests/；--no-cache 重新运行）")
+        lines.append(f"（{reused} 次课程运行与上次完全相同，请求取自 {CACHE_DIR}；--no-cache 重新运行）")
     return "\n".join(lines), len(violations) + len(leaks)
 
 
@@ -267,7 +296,7 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--notebook", action="append", default=[])
     parser.add_argument("--path", action="append", default=[], type=Path, help="检查任意笔记本文件（例如你新写的）")
     parser.add_argument("--jobs", type=int, default=2)
-    parser.add_argument("--no-cache", action="store_true", help="不用 .cache/check-requests/ 里上次的结果")
+    parser.add_argument("--no-cache", action="store_true", help=f"不用 {CACHE_DIR} 里上次的结果")
     args = parser.parse_args(argv)
     providers = args.provider or ["all"]
     if "all" in providers:
