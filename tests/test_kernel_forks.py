@@ -26,6 +26,7 @@ pytestmark = pytest.mark.skipif(not kernel_forks.available(), reason="kernel_for
 PROBE = (
     "import json, os, sys\n"
     "print(json.dumps({'pid': os.getpid(), 'cwd': os.getcwd(), 'marker': os.environ.get('FORK_TEST_MARKER'),"
+    " 'log': os.environ.get('OPENAI_LOG'),"
     " 'argv0': sys.argv[0], 'openai_loaded': 'openai' in sys.modules, 'session_leader': os.getsid(0) == os.getpid()}))"
 )
 
@@ -76,7 +77,7 @@ def _gone(pid: int, seconds: float = 10) -> bool:
 
 
 def _forked(kernel_pid: int) -> bool:
-    return "kernel_forks.py" in " ".join(psutil.Process(kernel_pid).parent().cmdline())
+    return "kernel_forks.py serve" in " ".join(psutil.Process(kernel_pid).parent().cmdline())
 
 
 def test_a_forked_kernel_runs_where_and_as_the_manager_said(kernel: Any, tmp_path: Path) -> None:
@@ -124,7 +125,7 @@ manager = PrivateKernelManager(kernel_name="python3")
 manager.start_kernel()
 client = manager.client(); client.start_channels(); client.wait_for_ready(timeout=120)
 printed = []
-code = "import os, psutil; print(os.getpid(), 'kernel_forks.py' in ' '.join(psutil.Process().parent().cmdline()))"
+code = "import os, psutil; print(os.getpid(), 'kernel_forks.py serve' in ' '.join(psutil.Process().parent().cmdline()))"
 client.execute_interactive(code, timeout=60,
     output_hook=lambda m: printed.append(m["content"]["text"]) if m["msg_type"] == "stream" else None)
 print("".join(printed).strip(), flush=True)
@@ -170,3 +171,33 @@ def test_a_server_stops_when_asked_by_its_interpreter_only(kernel: Any) -> None:
     assert server.is_running(), "a server with a running kernel stopped before the kernel did"
     manager.shutdown_kernel(now=False)
     assert _gone(server.pid), "the server did not stop once its last kernel had"
+
+
+def _start(cwd: Path) -> tuple[PrivateKernelManager, Any, dict[str, Any]]:
+    manager = PrivateKernelManager(kernel_name="python3")
+    manager.start_kernel(cwd=str(cwd))
+    client = manager.client()
+    client.start_channels()
+    client.wait_for_ready(timeout=120)
+    return manager, client, json.loads(_run(client, PROBE)[1])
+
+
+def test_a_kernel_whose_environment_differs_in_what_the_imports_read_starts_the_usual_way(
+    forks_on: None, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """openai reads OPENAI_LOG when it is imported (to set up its logger): a kernel that sets it must import
+    openai itself, so it is not forked from a server that imported openai without it."""
+    started = []
+    try:
+        started.append(_start(tmp_path))
+        assert _forked(started[0][2]["pid"])
+        monkeypatch.setenv("OPENAI_LOG", "info")
+        started.append(_start(tmp_path))
+        manager, _client, seen = started[1]
+        assert seen["log"] == "info"
+        assert not _forked(seen["pid"]) and not seen["openai_loaded"]
+        assert seen["pid"] == manager.provisioner.pid  # the relay became the kernel (exec)
+    finally:
+        for manager, client, _seen in started:
+            client.stop_channels()
+            manager.shutdown_kernel(now=True)

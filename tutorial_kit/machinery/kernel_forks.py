@@ -3,7 +3,7 @@
 Every kernel the suite starts spends about 0.8 s of CPU before a lesson's first line runs: ipykernel and
 IPython (0.3 s) and then ``from openai import OpenAI`` (0.45 s, mostly pydantic building the SDK's
 types). The suite starts some forty such kernels outside JupyterLab (nbval, make record, make rehearse,
-the request check), and the request check's first run in a clone starts fifty-one more.
+the request check), and a request check with a cold cache starts fifty-one more.
 
 With ``KERNEL_FORKS=1`` (``make test`` sets it; nothing else does, so ``make lab`` and a
 maintainer's ``make record`` start kernels the usual way), a kernel manager of kernel_transport.py
@@ -12,18 +12,20 @@ starts, instead of ``python -m ipykernel_launcher ...``, this file as a small re
 relay asks a fork server that has imported ipykernel, IPython and the SDK to fork a child; the child
 takes the relay's standard streams, environment, working folder, umask, resource limits and ignored
 signals, starts a session of its own, and runs ``ipykernel_launcher`` as ``python -m`` would. It is the
-same ipykernel, running the same code; only the imports were done before the fork.
+same ipykernel, running the same code; only the imports were done before the fork. The server records which
+environment variables those imports read: a kernel whose environment differs in one of them (a test that
+sets HOME or PATH, say) is not forked but started the usual way.
 
 To the kernel manager the relay is the kernel process: signals sent to its process group (interrupt,
 terminate, kill) are forwarded to the kernel's group, and it exits as the kernel exited (same code, same
 signal). When the relay dies (SIGKILL), the server kills the kernel's group; when the relay's parent dies,
 the relay does (ipykernel's own parent check sees the server, not the manager). Where anything is missing
 (no server yet, a folder that is not private, another platform), the relay starts the kernel the usual
-way with ``exec``; the first relay for a given environment also starts the server in the background.
+way with ``exec``. The first relay to find no server starts one (detached) and waits for its imports.
 
-A server serves one interpreter and one environment (the variables a module could read when imported,
-hashed into its socket's name; per-run variables such as ``LLM_*`` and ``TUTORIAL_*`` are not among them)
-and exits after ``IDLE_SECONDS`` without kernels. Its socket lives in kernel_transport.py's private folder.
+A server serves one interpreter with its installed packages and the variables read before Python code runs
+(``BASELINE_PREFIXES``, hashed into its socket's name). It exits after ``IDLE_SECONDS`` without kernels, or
+when ``make test`` ends (``stop_servers``). Its socket lives in kernel_transport.py's private folder.
 """
 
 from __future__ import annotations
@@ -39,6 +41,10 @@ import subprocess
 import sys
 import tempfile
 import time
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from typing import Any
 
 ENABLE_ENV = "KERNEL_FORKS"
 IDLE_SECONDS = 300.0
@@ -51,9 +57,10 @@ PRE_IMPORTED = (
     "xmlrpc.server", "faulthandler", "tornado.platform.asyncio", "tornado.queues", "tornado.locks",
     "openai", "dotenv", "vcr", "yaml",
 )  # fmt: skip
-PER_RUN_PREFIXES = ("LLM_", "TUTORIAL_", "JPY_", "PYTEST_", "TINY_", "XDG_SESSION")
-PER_RUN_SUFFIXES = ("_API_KEY", "_BASE_URL", "_PROXY", "_proxy")
-PER_RUN_NAMES = {ENABLE_ENV, "HOME", "PWD", "OLDPWD", "SHLVL", "_"}
+BASELINE_PREFIXES = ("PYTHON", "LD_", "LANG", "LC_", "TZ", "MALLOC_", "OPENSSL", "SSL_", "ZMQ")
+"""Variables in a server's name: read by the interpreter or by C libraries as they start (unseen by os.environ)."""
+READ_AGAIN_AFTER_FORK = {"JPY_PARENT_PID"}
+"""Read by ipykernel when imported (its parent-process default), and read again for each kernel."""
 STARTUP_WAIT = 60.0
 """Seconds a relay waits for a server it started (its imports take about a second) before it starts the
 kernel the usual way."""
@@ -88,21 +95,16 @@ def _private_folder() -> str | None:
     return folder
 
 
-def _per_run(name: str) -> bool:
-    """Variables read when a kernel runs, not when the server imports: left out of the server's key."""
-    return name.startswith(PER_RUN_PREFIXES) or name.endswith(PER_RUN_SUFFIXES) or name in PER_RUN_NAMES
-
-
 def _environment_key(env: dict[str, str]) -> str:
-    """What the server's imports may have read: interpreter, installed packages, this file, the environment
-    (per-run variables aside)."""
+    """The server's name: interpreter, installed packages, this file, the baseline variables. The other
+    variables its imports read are checked per kernel (``_differences``)."""
     site = os.path.join(sys.prefix, "lib", f"python{sys.version_info[0]}.{sys.version_info[1]}", "site-packages")
     stamps = []
     for path in (site, os.path.abspath(__file__)):
         with contextlib.suppress(OSError):
             info = os.stat(path)
             stamps.append((path, info.st_mtime_ns, info.st_size))
-    kept = sorted((name, value) for name, value in env.items() if not _per_run(name))
+    kept = sorted((name, value) for name, value in env.items() if name.startswith(BASELINE_PREFIXES))
     text = json.dumps([os.path.realpath(sys.executable), sys.version, stamps, kept])
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
@@ -119,7 +121,7 @@ def _shadowed(cwd: str) -> bool:
 def _start_server(path: str) -> None:
     """Start the server detached (its own session, not this process's child): this process is about to
     become a kernel, which should neither reap it nor take it down."""
-    env = {name: value for name, value in os.environ.items() if not _per_run(name)}
+    env = {name: value for name, value in os.environ.items() if name not in READ_AGAIN_AFTER_FORK}
     command = [sys.executable, os.path.abspath(__file__), "serve", path]
     with contextlib.suppress(OSError):
         middle = subprocess.Popen(
@@ -278,14 +280,58 @@ def _listen(path: str) -> socket.socket | None:
         return listener
 
 
+def _import_recording_environment() -> dict[str, str | None]:
+    """Import PRE_IMPORTED; return the environment variables those imports read (through os.environ), each with
+    the value it had when first read (None: unset). A module that read the whole environment makes every
+    variable count. Variables the imports set are kept in ``SET_BY_IMPORTS`` for the kernels."""
+    read: dict[str, str | None] = {}
+
+    class Recording(os._Environ):  # type: ignore[name-defined,misc]
+        def __getitem__(self, key: str) -> str:
+            try:
+                value = super().__getitem__(key)
+            except KeyError:
+                read.setdefault(key, None)
+                raise
+            read.setdefault(key, value)
+            return value
+
+        def __iter__(self) -> Any:
+            for key in list(super().__iter__()):
+                read.setdefault(key, super().__getitem__(key))
+            return super().__iter__()
+
+    before = dict(os.environ)
+    usual = os.environ.__class__
+    os.environ.__class__ = Recording
+    try:
+        for name in PRE_IMPORTED:
+            with contextlib.suppress(ImportError):
+                __import__(name)
+    finally:
+        os.environ.__class__ = usual
+    SET_BY_IMPORTS.update({name: value for name, value in os.environ.items() if before.get(name) != value})
+    return {
+        name: value for name, value in read.items() if isinstance(name, str) and name not in READ_AGAIN_AFTER_FORK
+    }
+
+
+SET_BY_IMPORTS: dict[str, str] = {}
+"""Set in os.environ by the server's imports (pydevd sets PYDEVD_USE_FRAME_EVAL): as in a kernel that imported
+them itself, each forked kernel's environment has them too."""
+
+
+def _differences(read: dict[str, str | None], env: dict[str, str]) -> list[str]:
+    """Variables the server's imports read whose value differs in a kernel's environment."""
+    return [name for name, value in read.items() if env.get(name) != value]
+
+
 def serve(path: str) -> dict[str, object] | None:
     """Serve until idle; returns (only in a forked child) the request that child is to run."""
     import selectors
 
     del sys.path[0]  # this file's folder: modules are found as the kernel would find them
-    for name in PRE_IMPORTED:
-        with contextlib.suppress(ImportError):
-            __import__(name)
+    read = _import_recording_environment()
     import gc
     import threading
 
@@ -309,7 +355,7 @@ def serve(path: str) -> dict[str, object] | None:
         while kernels or (not stopping and time.monotonic() - idle_since < IDLE_SECONDS):
             for key, _ in selector.select(timeout=5.0):
                 if key.data == "listen":
-                    if _accept(listener, selector, kernels, forkable) == "stop":
+                    if _accept(listener, selector, kernels, read if forkable else None) == "stop":
                         stopping = True  # no new kernels; the running ones finish
                         selector.unregister(listener)
                         listener.close()
@@ -345,9 +391,10 @@ def _unlink_if_ours(path: str, identity: int) -> None:
 
 
 def _accept(
-    listener: socket.socket, selector: object, kernels: dict[int, socket.socket], forkable: bool
+    listener: socket.socket, selector: object, kernels: dict[int, socket.socket], read: dict[str, str | None] | None
 ) -> str | None:
-    """One relay's request: fork its kernel. Or a request to stop, from stop_servers()."""
+    """One relay's request: fork its kernel, if the variables the imports read (``read``; None: cannot fork)
+    are the same in its environment. Or a request to stop, from stop_servers()."""
     import selectors
 
     assert isinstance(selector, selectors.BaseSelector)
@@ -366,7 +413,9 @@ def _accept(
             os.close(descriptor)
         connection.close()
         return None
-    if not forkable:  # threads started by an import: forking would copy them half-way; start normally
+    # threads started by an import (forking would copy them half-way), or a kernel whose environment differs
+    # in a variable the imports read: it starts the usual way
+    if read is None or _differences(read, request.get("env") or {}):
         for descriptor in descriptors:
             os.close(descriptor)
         with contextlib.suppress(OSError):
@@ -440,6 +489,7 @@ def become_kernel(request: dict[str, object]) -> None:
     """In the forked child: take on the relay's process state, then run ipykernel as ``python -m`` does."""
     import resource
     import runpy
+    import types
 
     for number in (*FORWARDED, signal.SIGCHLD):
         signal.signal(number, signal.SIG_DFL)
@@ -455,6 +505,7 @@ def become_kernel(request: dict[str, object]) -> None:
     os.chdir(cwd)
     os.environ.clear()
     os.environ.update(request["env"])  # type: ignore[arg-type]
+    os.environ.update(SET_BY_IMPORTS)
     argv = list(request["argv"])  # type: ignore[call-overload]
     sys.path.insert(0, cwd)
     sys.argv = [argv[0], *argv[3:]]
@@ -464,6 +515,8 @@ def become_kernel(request: dict[str, object]) -> None:
     parent = int(os.environ.get("JPY_PARENT_PID") or 0)
     IPKernelApp.class_traits()["parent_handle"].default_value = parent
     IPKernelApp._static_immutable_initial_values["parent_handle"] = parent  # traitlets' copy of the default
+    # as in a kernel started the usual way, no module of the kit is loaded yet (the request check lists them)
+    sys.modules["__main__"] = types.ModuleType("__main__")
     runpy.run_module("ipykernel_launcher", run_name="__main__", alter_sys=True)
 
 
