@@ -208,7 +208,7 @@ def relay(command: list[str]) -> int:
         reply = None
     if not isinstance(reply, dict) or not isinstance(reply.get("pid"), int):
         connection.close()
-        _exec_kernel(command)  # the server went away between connect and fork: nothing was started
+        _exec_kernel(command)  # refused (an environment the imports read differently) or gone: nothing forked
     kernel = reply["pid"]
 
     def forward(number: int, _frame: object) -> None:
