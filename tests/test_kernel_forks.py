@@ -42,6 +42,15 @@ def _run(client: Any, code: str, timeout: float = 60) -> tuple[dict[str, Any], s
     return reply["content"], "".join(printed)
 
 
+def _start(cwd: Path) -> tuple[PrivateKernelManager, Any, dict[str, Any]]:
+    manager = PrivateKernelManager(kernel_name="python3")
+    manager.start_kernel(cwd=str(cwd))
+    client = manager.client()
+    client.start_channels()
+    client.wait_for_ready(timeout=120)
+    return manager, client, json.loads(_run(client, PROBE)[1])
+
+
 @pytest.fixture
 def forks_on(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv(kernel_forks.ENABLE_ENV, "1")
@@ -50,14 +59,9 @@ def forks_on(monkeypatch: pytest.MonkeyPatch) -> None:
 
 @pytest.fixture
 def kernel(forks_on: None, tmp_path: Path) -> Iterator[tuple[PrivateKernelManager, Any, dict[str, Any]]]:
-    manager = PrivateKernelManager(kernel_name="python3")
-    manager.start_kernel(cwd=str(tmp_path))
-    client = manager.client()
-    client.start_channels()
-    client.wait_for_ready(timeout=120)
-    _, printed = _run(client, PROBE)
+    manager, client, seen = _start(tmp_path)
     try:
-        yield manager, client, json.loads(printed)
+        yield manager, client, seen
     finally:
         client.stop_channels()
         if manager.has_kernel:
@@ -171,15 +175,6 @@ def test_a_server_stops_when_asked_by_its_interpreter_only(kernel: Any) -> None:
     assert server.is_running(), "a server with a running kernel stopped before the kernel did"
     manager.shutdown_kernel(now=False)
     assert _gone(server.pid), "the server did not stop once its last kernel had"
-
-
-def _start(cwd: Path) -> tuple[PrivateKernelManager, Any, dict[str, Any]]:
-    manager = PrivateKernelManager(kernel_name="python3")
-    manager.start_kernel(cwd=str(cwd))
-    client = manager.client()
-    client.start_channels()
-    client.wait_for_ready(timeout=120)
-    return manager, client, json.loads(_run(client, PROBE)[1])
 
 
 def test_a_kernel_whose_environment_differs_in_what_the_imports_read_starts_the_usual_way(
