@@ -98,11 +98,14 @@ def test_a_forked_kernel_runs_where_and_as_the_manager_said(kernel: Any, tmp_pat
 
 def test_interrupt_reaches_the_forked_kernel(kernel: Any) -> None:
     manager, client, _seen = kernel
-    message_id = client.execute("import time\ntime.sleep(30)")
-    time.sleep(1.0)
+    message_id = client.execute("import time\nprint('sleeping', flush=True)\ntime.sleep(60)")
+    while True:  # interrupt once the cell runs (an interrupt while idle does nothing), however loaded the machine
+        message = client.get_iopub_msg(timeout=60)
+        if message["msg_type"] == "stream" and "sleeping" in message["content"]["text"]:
+            break
     started = time.monotonic()
     manager.interrupt_kernel()
-    reply = client.get_shell_msg(timeout=20)
+    reply = client.get_shell_msg(timeout=30)
     assert reply["parent_header"]["msg_id"] == message_id
     assert reply["content"]["status"] == "error" and reply["content"]["ename"] == "KeyboardInterrupt"
     assert time.monotonic() - started < 15
