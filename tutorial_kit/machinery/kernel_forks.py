@@ -215,9 +215,8 @@ def relay(command: list[str]) -> int:
         with contextlib.suppress(OSError):
             os.killpg(kernel, number)
 
-    for number in FORWARDED:
-        if number not in request["ignored"]:
-            signal.signal(number, forward)
+    for number in FORWARDED:  # even one this relay inherited as ignored: the kernel decides (ipykernel
+        signal.signal(number, forward)  # handles SIGINT itself while a cell runs, ignored at start or not)
     parent = os.getppid()
     connection.settimeout(1.0)
     status = None
