@@ -199,3 +199,25 @@ def test_a_kernel_whose_environment_differs_in_what_the_imports_read_starts_the_
         for manager, client, _seen in started:
             client.stop_channels()
             manager.shutdown_kernel(now=True)
+
+
+def test_a_terminated_server_takes_its_kernels_and_leaves_no_socket(
+    forks_on: None, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """SIGTERM to a server (a maintainer's kill, a session's end): its kernels end through their relays, and
+    its socket and lock go with it, so no file is left for a later run to find dead."""
+    monkeypatch.setenv("PYTHON_FORK_TEST", "own server")  # in the socket's name: other tests' servers are untouched
+    manager, client, seen = _start(tmp_path)
+    try:
+        assert _forked(seen["pid"])
+        server = psutil.Process(seen["pid"]).parent()
+        path = server.cmdline()[-1]
+        assert os.path.exists(path) and os.path.exists(path + ".lock")
+        server.terminate()
+        assert _gone(server.pid), "the server did not stop on SIGTERM"
+        assert _gone(seen["pid"]), "a kernel outlived its terminated server"
+        assert not os.path.exists(path) and not os.path.exists(path + ".lock")
+    finally:
+        client.stop_channels()
+        if manager.has_kernel:
+            manager.shutdown_kernel(now=True)

@@ -44,6 +44,7 @@ import time
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
+    import selectors
     from typing import Any
 
 ENABLE_ENV = "KERNEL_FORKS"
@@ -197,6 +198,7 @@ def relay(command: list[str]) -> int:
         "env": dict(os.environ),
         "cwd": cwd,
         "umask": os.umask(0o022),
+        # for the kernel to ignore them too, as an exec'd kernel would (the relay itself forwards them all)
         "ignored": [int(number) for number in FORWARDED if signal.getsignal(number) == signal.SIG_IGN],
         "limits": {name: resource.getrlimit(getattr(resource, name)) for name in LIMITS if hasattr(resource, name)},
     }
@@ -244,6 +246,10 @@ def relay(command: list[str]) -> int:
 
 
 # --- server -------------------------------------------------------------------------------------------------
+
+
+class _Terminated(Exception):
+    """Raised in a server sent SIGTERM: it removes its socket and lock on the way out."""
 
 
 class _Child(Exception):
@@ -344,6 +350,7 @@ def serve(path: str) -> dict[str, object] | None:
     os.set_blocking(wake_write, False)
     signal.set_wakeup_fd(wake_write)
     signal.signal(signal.SIGCHLD, lambda *_: None)
+    signal.signal(signal.SIGTERM, _terminate)
     selector = selectors.DefaultSelector()
     selector.register(listener, selectors.EVENT_READ, "listen")
     selector.register(wake_read, selectors.EVENT_READ, "wake")
@@ -369,6 +376,8 @@ def serve(path: str) -> dict[str, object] | None:
             _reap(kernels, selector)
             if kernels:
                 idle_since = time.monotonic()
+    except _Terminated:
+        pass  # its kernels' relays see it hang up, and kill them
     except _Child as child:
         signal.set_wakeup_fd(-1)
         selector.close()
@@ -382,6 +391,10 @@ def serve(path: str) -> dict[str, object] | None:
     return None
 
 
+def _terminate(_number: int, _frame: object) -> None:
+    raise _Terminated
+
+
 def _unlink_if_ours(path: str, identity: int) -> None:
     with contextlib.suppress(OSError):
         if os.stat(path).st_ino == identity:
@@ -390,13 +403,15 @@ def _unlink_if_ours(path: str, identity: int) -> None:
 
 
 def _accept(
-    listener: socket.socket, selector: object, kernels: dict[int, socket.socket], read: dict[str, str | None] | None
+    listener: socket.socket,
+    selector: selectors.BaseSelector,
+    kernels: dict[int, socket.socket],
+    read: dict[str, str | None] | None,
 ) -> str | None:
     """One relay's request: fork its kernel, if the variables the imports read (``read``; None: cannot fork)
     are the same in its environment. Or a request to stop, from stop_servers()."""
-    import selectors
+    import selectors  # imported by serve() already; the relay, which never gets here, does without it
 
-    assert isinstance(selector, selectors.BaseSelector)
     connection, _ = listener.accept()
     try:
         data, descriptors, _flags, _address = socket.recv_fds(connection, MESSAGE_LIMIT, 3)
@@ -424,6 +439,7 @@ def _accept(
     ready_read, ready_write = os.pipe()
     pid = os.fork()
     if pid == 0:
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)  # the server's handler is not the kernel's
         os.setsid()  # before the relay learns the pid: every signal it forwards reaches the kernel's group
         os.close(ready_write)
         os.close(ready_read)
@@ -463,10 +479,7 @@ def stop_servers(executable: str) -> int:
     return asked
 
 
-def _reap(kernels: dict[int, socket.socket], selector: object) -> None:
-    import selectors
-
-    assert isinstance(selector, selectors.BaseSelector)
+def _reap(kernels: dict[int, socket.socket], selector: selectors.BaseSelector) -> None:
     while True:
         try:
             pid, status = os.waitpid(-1, os.WNOHANG)
