@@ -152,19 +152,20 @@ def test_a_kernel_does_not_outlive_its_manager(forks_on: None, tmp_path: Path) -
     assert _gone(pid, 15), "the forked kernel outlived the manager that started it"
 
 
-def test_without_the_switch_and_in_lab_kernels_start_the_usual_way(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_without_the_switch_kernels_start_the_usual_way(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A learner's make lab and a maintainer's make record have no switch (test_lab_launcher.py starts a real
+    make lab kernel); make test's nbval, record, rehearse and Lab kernels have it."""
     command = [sys.executable, "-m", "ipykernel_launcher", "-f", "kernel.json"]
+    managers = [LabKernelManager(kernel_name="python3"), PrivateKernelManager(kernel_name="python3")]
+    for manager in managers:
+        manager.connection_file = "kernel.json"
     monkeypatch.delenv(kernel_forks.ENABLE_ENV, raising=False)
     assert kernel_forks.wrap(command) == command
+    assert not any("kernel_forks.py" in " ".join(manager.format_kernel_cmd()) for manager in managers)
     monkeypatch.setenv(kernel_forks.ENABLE_ENV, "1")
     assert kernel_forks.wrap(command)[-len(command) :] == command
     assert kernel_forks.wrap(["other-kernel", "-f", "kernel.json"]) == ["other-kernel", "-f", "kernel.json"]
-    lab = LabKernelManager(kernel_name="python3")
-    lab.connection_file = "kernel.json"
-    assert "kernel_forks.py" not in " ".join(lab.format_kernel_cmd())  # make lab: never forked
-    private = PrivateKernelManager(kernel_name="python3")
-    private.connection_file = "kernel.json"
-    assert "kernel_forks.py" in " ".join(private.format_kernel_cmd())
+    assert all("kernel_forks.py" in " ".join(manager.format_kernel_cmd()) for manager in managers)
 
 
 def test_a_server_stops_when_asked_by_its_interpreter_only(kernel: Any) -> None:

@@ -2,17 +2,20 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import socket
 import subprocess
 import sys
 import time
+import urllib.request
 from pathlib import Path
 
+import psutil
 import pytest
 
-from tutorial_kit.machinery import lab
+from tutorial_kit.machinery import kernel_forks, lab
 
 
 @pytest.mark.parametrize(
@@ -47,27 +50,35 @@ def test_the_server_log_goes_to_a_file_the_tests_can_move(tmp_path: Path) -> Non
 
 
 @pytest.mark.skipif(not hasattr(signal, "SIGTERM") or os.name == "nt", reason="POSIX signals")
-def test_the_server_stops_with_its_launcher(tmp_path: Path) -> None:
-    """A launcher ended by SIGTERM (a test's terminate(), a closed terminal's SIGHUP) leaves no server behind,
-    and a second SIGTERM while the server shuts down (a process manager, an impatient kill) prints no traceback."""
+def test_the_server_stops_with_its_launcher_and_its_kernel_started_the_usual_way(tmp_path: Path) -> None:
+    """A launcher ended by SIGTERM (a test's terminate(), a closed terminal's SIGHUP) leaves no server and no
+    kernel behind, and a second SIGTERM while the server shuts down (a process manager, an impatient kill)
+    prints no traceback. The kernel is a learner's: started by ipykernel's own command, not forked (only
+    ``make test`` sets the switch of kernel_forks.py, and the Lab tests run their lessons in forked kernels)."""
     env = {**os.environ, "JUPYTER_RUNTIME_DIR": str(tmp_path / "rt"), "TUTORIAL_LAB_LOG": str(tmp_path / "lab.log")}
+    env.pop(kernel_forks.ENABLE_ENV, None)  # as a learner's make lab runs
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
+    token = os.urandom(16).hex()
     launcher = subprocess.Popen(
-        [sys.executable, "-m", "tutorial_kit.machinery.lab", "--no-browser", f"--port={port}"],
+        [sys.executable, "-m", "tutorial_kit.machinery.lab", "--no-browser", f"--port={port}",
+         f"--IdentityProvider.token={token}"],
         cwd=lab.PROJECT_ROOT,
         env=env,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
-    )
+    )  # fmt: skip
     try:
         assert launcher.stdout is not None and launcher.stderr is not None
         first = launcher.stdout.readline()  # printed once the server answers
         assert first.startswith("JupyterLab 已启动"), first
         (info,) = (tmp_path / "rt").glob("jpserver-*.json")
         server = int(info.stem.removeprefix("jpserver-"))
+        kernel = _started_kernel(f"http://127.0.0.1:{port}/api/kernels", token)
+        assert kernel.ppid() == server and "kernel_forks.py" not in " ".join(kernel.cmdline())
+        assert "ipykernel_launcher" in " ".join(kernel.cmdline())
         launcher.terminate()
         time.sleep(0.2)  # the server takes longer than this to shut its kernels down and exit
         launcher.terminate()
@@ -78,9 +89,23 @@ def test_the_server_stops_with_its_launcher(tmp_path: Path) -> None:
         while time.monotonic() < deadline and _alive(server):
             time.sleep(0.2)
         assert not _alive(server), "jupyter lab kept running after make lab was ended"
+        assert not _alive(kernel.pid), "a kernel kept running after make lab was ended"
     finally:
         if launcher.poll() is None:
             launcher.kill()
+
+
+def _started_kernel(url: str, token: str) -> psutil.Process:
+    """Start a kernel through Lab's REST API, as opening a notebook does; its process."""
+    headers = {"Authorization": f"token {token}", "Content-Type": "application/json"}
+    request = urllib.request.Request(url, data=json.dumps({"name": "python3"}).encode(), headers=headers)
+    with urllib.request.urlopen(request, timeout=60) as response:  # answers once the kernel process runs
+        kernel_id = json.load(response)["id"]
+    (process,) = [
+        child for child in psutil.Process(os.getpid()).children(recursive=True)
+        if f"kernel-{kernel_id}.json" in " ".join(child.cmdline())
+    ]  # fmt: skip
+    return process
 
 
 def _alive(pid: int) -> bool:

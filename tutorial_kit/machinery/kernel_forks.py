@@ -2,10 +2,10 @@
 
 Every kernel the suite starts spends about 0.8 s of CPU before a lesson's first line runs: ipykernel and
 IPython (0.3 s) and then ``from openai import OpenAI`` (0.45 s, mostly pydantic building the SDK's
-types). The suite starts some forty such kernels outside JupyterLab (nbval, make record, make rehearse,
-the request check), and a request check with a cold cache starts fifty-one more.
+types). The suite starts some sixty such kernels (nbval, make record, make rehearse, the request check,
+and the Lab tests' Run All of every lesson), and a request check with a cold cache starts fifty-one more.
 
-With ``KERNEL_FORKS=1`` (``make test`` sets it; nothing else does, so ``make lab`` and a
+With ``KERNEL_FORKS=1`` (``make test`` sets it; nothing else does, so a learner's ``make lab`` and a
 maintainer's ``make record`` start kernels the usual way), a kernel manager of kernel_transport.py
 starts, instead of ``python -m ipykernel_launcher ...``, this file as a small relay
 (``python -I -S kernel_forks.py -- python -m ipykernel_launcher ...``, standard library only). The

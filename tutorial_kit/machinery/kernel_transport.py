@@ -49,14 +49,14 @@ def socket_prefix() -> str:
     return str(socket_dir() / f"k-{uuid.uuid4().hex[:12]}")
 
 
-def with_private_sockets(base: Any, forks: bool = False) -> Any:
+def with_private_sockets(base: Any) -> Any:
     """``base`` with the transport and socket place above as its defaults (configuration still wins).
-    ``forks``: under ``make test``, start ipykernel through kernel_forks.py (never for ``make lab``)."""
+    Under ``make test`` (its switch, ``KERNEL_FORKS=1``) ipykernel is started through kernel_forks.py; a
+    learner's ``make lab`` and a maintainer's ``make record`` start it with its own command."""
 
     class Private(base):  # type: ignore[misc,valid-type]
         def format_kernel_cmd(self, extra_arguments: list[str] | None = None) -> list[str]:
-            command = super().format_kernel_cmd(extra_arguments)
-            return kernel_forks.wrap(command) if forks else command
+            return kernel_forks.wrap(super().format_kernel_cmd(extra_arguments))
 
         @default("transport")
         def _private_transport_default(self) -> str:
@@ -70,7 +70,7 @@ def with_private_sockets(base: Any, forks: bool = False) -> Any:
     return Private
 
 
-PrivateKernelManager: type[KernelManager] = with_private_sockets(KernelManager, forks=True)
+PrivateKernelManager: type[KernelManager] = with_private_sockets(KernelManager)
 """For blocking clients (nbval)."""
-PrivateAsyncKernelManager: type[AsyncKernelManager] = with_private_sockets(AsyncKernelManager, forks=True)
+PrivateAsyncKernelManager: type[AsyncKernelManager] = with_private_sockets(AsyncKernelManager)
 """For nbclient and papermill (make record, make rehearse)."""
