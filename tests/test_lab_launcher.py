@@ -70,13 +70,16 @@ def test_the_server_stops_with_its_launcher_and_its_kernel_started_the_usual_way
         stderr=subprocess.PIPE,
         text=True,
     )  # fmt: skip
+    started: list[int] = []  # server and kernel: killed if the test fails before make lab has stopped them
     try:
         assert launcher.stdout is not None and launcher.stderr is not None
         first = launcher.stdout.readline()  # printed once the server answers
         assert first.startswith("JupyterLab 已启动"), first
         (info,) = (tmp_path / "rt").glob("jpserver-*.json")
         server = int(info.stem.removeprefix("jpserver-"))
+        started.append(server)
         kernel = _started_kernel(f"http://127.0.0.1:{port}/api/kernels", token)
+        started.append(kernel.pid)
         assert kernel.ppid() == server and "kernel_forks.py" not in " ".join(kernel.cmdline())
         assert "ipykernel_launcher" in " ".join(kernel.cmdline())
         launcher.terminate()
@@ -93,6 +96,9 @@ def test_the_server_stops_with_its_launcher_and_its_kernel_started_the_usual_way
     finally:
         if launcher.poll() is None:
             launcher.kill()
+        for pid in started:  # a killed launcher leaves its server running, and the server its kernel
+            if _alive(pid):
+                os.kill(pid, signal.SIGKILL)
 
 
 def _started_kernel(url: str, token: str) -> psutil.Process:
@@ -103,9 +109,16 @@ def _started_kernel(url: str, token: str) -> psutil.Process:
         kernel_id = json.load(response)["id"]
     (process,) = [
         child for child in psutil.Process(os.getpid()).children(recursive=True)
-        if f"kernel-{kernel_id}.json" in " ".join(child.cmdline())
+        if f"kernel-{kernel_id}.json" in " ".join(_command_line(child))
     ]  # fmt: skip
     return process
+
+
+def _command_line(process: psutil.Process) -> list[str]:
+    try:
+        return process.cmdline()
+    except psutil.Error:  # gone, or a zombie not yet reaped (a short-lived helper of the server)
+        return []
 
 
 def _alive(pid: int) -> bool:
