@@ -232,9 +232,35 @@ def _tab_is_dirty(page: Any, name: str) -> bool:
     )
 
 
+# Set before Run All: true once any code cell's prompt shows [*], however briefly (a mutation observer, not a
+# poll: a short lesson in a warm kernel can finish between two polls).
+RUN_STARTED_WATCH = """
+() => {
+  window.__runStarted = false;
+  const running = () => [...document.querySelectorAll('.jp-CodeCell .jp-InputPrompt')]
+    .some(e => e.textContent.includes('*'));
+  const observer = new MutationObserver(() => {
+    if (running()) { window.__runStarted = true; observer.disconnect(); }
+  });
+  observer.observe(document.body, {subtree: true, childList: true, characterData: true});
+}
+"""
+
+
 def _run_all(page: Any) -> None:
-    page.click(".lm-MenuBar-item:has-text('Run')")
-    page.click("li[data-command='runmenu:run-all']")
+    """Run > Run All Cells, once Lab enables it. Lab greys the item out until the notebook is its current
+    widget, and a forked kernel can be idle before that: a click on a greyed item does nothing."""
+    page.evaluate(RUN_STARTED_WATCH)
+    item = page.locator("li[data-command='runmenu:run-all']")
+    for _ in range(150):
+        page.click(".lm-MenuBar-item:has-text('Run')")
+        item.wait_for()
+        if "lm-mod-disabled" not in (item.get_attribute("class") or ""):
+            item.click()
+            return
+        page.keyboard.press("Escape")
+        page.wait_for_timeout(200)
+    pytest.fail("Run > Run All Cells stayed disabled for 30 s")
 
 
 def _save(page: Any, name: str) -> None:
@@ -303,8 +329,7 @@ def _wait_for_run_all(page: Any, lesson: str) -> list[str]:
     """Until no cell is queued or running and the kernel is idle, seen twice a tenth of a second apart (Run
     All marks every cell [*] at once, so no gap between two cells looks finished)."""
     page.wait_for_function(
-        "() => [...document.querySelectorAll('.jp-CodeCell .jp-InputPrompt')].some(e => e.textContent.includes('*'))"
-        " || document.querySelectorAll('.jp-CodeCell .jp-InputPrompt').length === 0",
+        "() => window.__runStarted || document.querySelectorAll('.jp-CodeCell .jp-InputPrompt').length === 0",
         timeout=30_000,
     )
     from playwright.sync_api import TimeoutError as PlaywrightTimeout
