@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import http.server
 import json
 import os
 import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 import urllib.request
 from pathlib import Path
@@ -47,6 +49,38 @@ def test_lab_is_started_with_the_browser_choice_and_no_hard_coded_no_browser() -
 def test_the_server_log_goes_to_a_file_the_tests_can_move(tmp_path: Path) -> None:
     assert lab.log_path({}) == lab.LOG_PATH
     assert lab.log_path({"TUTORIAL_LAB_LOG": str(tmp_path / "x.log")}) == tmp_path / "x.log"
+
+
+def test_a_proxy_in_the_environment_does_not_hide_the_server_on_this_machine(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A learner behind a proxy (HTTP_PROXY set for pip) runs make lab: the launcher asks the server on
+    127.0.0.1 whether it is up, directly. Through the proxy it never answered, and after two minutes make lab
+    said that JupyterLab had failed to start."""
+
+    class Status(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            self.send_response(200 if self.path == "/api/status" else 404)
+            self.end_headers()
+
+        def log_message(self, *_args: object) -> None:
+            pass
+
+    with socket.socket() as closed:  # a proxy address nothing listens on
+        closed.bind(("127.0.0.1", 0))
+        dead_proxy = f"http://127.0.0.1:{closed.getsockname()[1]}"
+    for name in ("http_proxy", "HTTP_PROXY", "all_proxy", "ALL_PROXY"):
+        monkeypatch.setenv(name, dead_proxy)
+    for name in ("no_proxy", "NO_PROXY"):
+        monkeypatch.delenv(name, raising=False)
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Status)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        assert lab._answers(f"http://127.0.0.1:{server.server_port}/", "token")
+    finally:
+        server.shutdown()
+        server.server_close()
 
 
 @pytest.mark.skipif(not hasattr(signal, "SIGTERM") or os.name == "nt", reason="POSIX signals")
@@ -105,7 +139,7 @@ def _started_kernel(url: str, token: str) -> psutil.Process:
     """Start a kernel through Lab's REST API, as opening a notebook does; its process."""
     headers = {"Authorization": f"token {token}", "Content-Type": "application/json"}
     request = urllib.request.Request(url, data=json.dumps({"name": "python3"}).encode(), headers=headers)
-    with urllib.request.urlopen(request, timeout=60) as response:  # answers once the kernel process runs
+    with lab.DIRECT.open(request, timeout=60) as response:  # answers once the kernel process runs
         kernel_id = json.load(response)["id"]
     (process,) = [
         child for child in psutil.Process(os.getpid()).children(recursive=True)

@@ -81,10 +81,15 @@ def lab_arguments(open_browser: bool = False) -> list[str]:
     return arguments
 
 
+DIRECT = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+"""Asks the server on this machine directly: through a learner's HTTP_PROXY (set for pip, say) it would never
+answer, and make lab would report after two minutes that a running JupyterLab had failed to start."""
+
+
 def _answers(url: str, token: str) -> bool:
     request = urllib.request.Request(f"{url}api/status", headers={"Authorization": f"token {token}"})
     try:
-        with urllib.request.urlopen(request, timeout=2) as response:
+        with DIRECT.open(request, timeout=2) as response:
             return response.status == 200
     except OSError:
         return False
