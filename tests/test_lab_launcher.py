@@ -17,7 +17,8 @@ from pathlib import Path
 import psutil
 import pytest
 
-from tutorial_kit.machinery import kernel_forks, lab
+from tutorial_kit.machinery import kernel_forks, lab, local_server
+from tutorial_kit.machinery.proxies import DIRECT
 
 
 @pytest.mark.parametrize(
@@ -51,16 +52,16 @@ def test_the_server_log_goes_to_a_file_the_tests_can_move(tmp_path: Path) -> Non
     assert lab.log_path({"TUTORIAL_LAB_LOG": str(tmp_path / "x.log")}) == tmp_path / "x.log"
 
 
-def test_a_proxy_in_the_environment_does_not_hide_the_server_on_this_machine(
+def test_a_proxy_in_the_environment_does_not_hide_the_servers_on_this_machine(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    """A learner behind a proxy (HTTP_PROXY set for pip) runs make lab: the launcher asks the server on
-    127.0.0.1 whether it is up, directly. Through the proxy it never answered, and after two minutes make lab
-    said that JupyterLab had failed to start."""
+    """A learner or teacher behind a proxy (HTTP_PROXY set for pip) runs make lab or make serve-local: the
+    command asks its server on 127.0.0.1 whether it is up, directly. Through the proxy it never answered, and
+    after two minutes make lab said that JupyterLab had failed to start."""
 
     class Status(http.server.BaseHTTPRequestHandler):
         def do_GET(self) -> None:
-            self.send_response(200 if self.path == "/api/status" else 404)
+            self.send_response(200 if self.path in ("/api/status", "/health") else 404)
             self.end_headers()
 
         def log_message(self, *_args: object) -> None:
@@ -78,6 +79,7 @@ def test_a_proxy_in_the_environment_does_not_hide_the_server_on_this_machine(
     thread.start()
     try:
         assert lab._answers(f"http://127.0.0.1:{server.server_port}/", "token")
+        assert local_server._healthy("127.0.0.1", server.server_port)
     finally:
         server.shutdown()
         server.server_close()
@@ -139,7 +141,7 @@ def _started_kernel(url: str, token: str) -> psutil.Process:
     """Start a kernel through Lab's REST API, as opening a notebook does; its process."""
     headers = {"Authorization": f"token {token}", "Content-Type": "application/json"}
     request = urllib.request.Request(url, data=json.dumps({"name": "python3"}).encode(), headers=headers)
-    with lab.DIRECT.open(request, timeout=60) as response:  # answers once the kernel process runs
+    with DIRECT.open(request, timeout=60) as response:  # answers once the kernel process runs
         kernel_id = json.load(response)["id"]
     (process,) = [
         child for child in psutil.Process(os.getpid()).children(recursive=True)

@@ -24,6 +24,7 @@ from pathlib import Path
 from jupyter_core.paths import jupyter_runtime_dir
 
 from .environment import PROJECT_ROOT
+from .proxies import DIRECT
 
 SETTINGS_DIR = Path(__file__).resolve().parent / "lab_settings"
 # Shown in the file browser although they start with a dot; the tool folders stay out of sight.
@@ -81,14 +82,10 @@ def lab_arguments(open_browser: bool = False) -> list[str]:
     return arguments
 
 
-DIRECT = urllib.request.build_opener(urllib.request.ProxyHandler({}))
-"""Asks the server on this machine directly: through a learner's HTTP_PROXY (set for pip, say) it would never
-answer, and make lab would report after two minutes that a running JupyterLab had failed to start."""
-
-
 def _answers(url: str, token: str) -> bool:
     request = urllib.request.Request(f"{url}api/status", headers={"Authorization": f"token {token}"})
     try:
+        # directly: through a proxy it never answered, and make lab said after two minutes that it had failed
         with DIRECT.open(request, timeout=2) as response:
             return response.status == 200
     except OSError:

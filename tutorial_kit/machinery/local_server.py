@@ -21,6 +21,7 @@ import socket
 import subprocess
 import sys
 import time
+import urllib.parse
 import urllib.request
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -28,6 +29,7 @@ from pathlib import Path
 from ..errors import KitError
 from ..providers import LOCAL_API_KEY
 from . import llama_build
+from .proxies import DIRECT, LOOPBACK_HOSTS
 
 PROJECT_ROOT = llama_build.PROJECT_ROOT
 STATE_FILE = PROJECT_ROOT / ".local-server.json"
@@ -94,12 +96,16 @@ def _safe_word(value: object, limit: int = 60) -> str:
     return re.sub(r"[^0-9A-Za-z._\-()/ ]", "", str(value or ""))[:limit].strip()
 
 
+def _loopback(url: str) -> bool:
+    return urllib.parse.urlsplit(url).hostname in LOOPBACK_HOSTS
+
+
 def ask_props(base_url: str, api_key: str) -> dict | None:
     """``GET /props`` of the server behind ``base_url`` (llama-server answers it), or ``None``."""
     root = base_url.rstrip("/").removesuffix("/v1")
     request = urllib.request.Request(f"{root}/props", headers={"Authorization": f"Bearer {api_key}"})
     try:
-        with urllib.request.urlopen(request, timeout=3) as response:
+        with (DIRECT if _loopback(root) else urllib.request.build_opener()).open(request, timeout=3) as response:
             answer = json.load(response)
     except (OSError, ValueError):
         return None
@@ -150,7 +156,7 @@ def read_state() -> ServerState | None:
 
 def _healthy(host: str, port: int) -> bool:
     try:
-        with urllib.request.urlopen(f"http://{host}:{port}/health", timeout=2) as response:
+        with DIRECT.open(f"http://{host}:{port}/health", timeout=2) as response:  # our own server, never proxied
             return response.status == 200
     except OSError:
         return False

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import urllib.request
 from collections.abc import MutableMapping
 
 PROXY_VARIABLES = ("ALL_PROXY", "HTTPS_PROXY", "HTTP_PROXY", "all_proxy", "https_proxy", "http_proxy")
 LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1")
+DIRECT = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+"""For the kit's own servers on this machine (make lab's JupyterLab, make serve-local's llama-server): through
+a learner's or teacher's HTTP_PROXY (set for pip, say) they would never answer."""
 
 
 def keep_loopback_off_proxies(env: MutableMapping[str, str]) -> None:
