@@ -231,7 +231,7 @@ def test_the_cache_follows_the_kit_modules_a_lesson_loads(tmp_path: Path, monkey
     monkeypatch.setattr(check_requests, "DATA_DIR", data)
 
     def key(modules: list[str] | None) -> str:
-        return check_requests._cache_key(lesson, "zhipu", {}, modules)
+        return check_requests._cache_key(check_requests._inputs_key(lesson, "zhipu", {}), modules)
 
     before, everything = key(["session.py"]), key(None)
     (kit / "sandbox.py").write_text("2", encoding="utf-8")

@@ -108,10 +108,10 @@ def _inputs_key(path: Path, chosen: str, env: dict[str, str]) -> str:
     return digest.hexdigest()
 
 
-def _cache_key(path: Path, chosen: str, env: dict[str, str], kit_modules: list[str] | None) -> str:
-    """Everything a lesson's requests depend on: ``_inputs_key`` and the kit's modules its kernel loaded
+def _cache_key(inputs: str, kit_modules: list[str] | None) -> str:
+    """Everything a lesson's requests depend on: its ``_inputs_key`` and the kit's modules its kernel loaded
     (``kit_modules``, relative to tutorial_kit/; all of them when not known)."""
-    digest = hashlib.sha256(_inputs_key(path, chosen, env).encode())
+    digest = hashlib.sha256(inputs.encode())
     _digest_files(digest, sorted(KIT_DIR.rglob("*.py")) if kit_modules is None else [KIT_DIR / n for n in kit_modules])
     return digest.hexdigest()
 
@@ -120,10 +120,6 @@ def _digest_files(digest: Any, files: list[Path]) -> None:
     for file in files:
         digest.update(str(file.relative_to(PROJECT_ROOT) if file.is_relative_to(PROJECT_ROOT) else file).encode())
         digest.update(file.read_bytes() if file.is_file() else b"(missing)")
-
-
-def cache_entry(path: Path, chosen: str, env: dict[str, str]) -> Path:
-    return CACHE_DIR / chosen / f"{path.stem}-{_inputs_key(path, chosen, env)[:20]}.json"
 
 
 def _tags(notebook: nbformat.NotebookNode) -> dict[int, list[str]]:
@@ -138,17 +134,18 @@ def drive(
     """Run one lesson in check mode in a fresh kernel; every cell runs even after an error. A lesson
     whose code, recordings, rules and kit are unchanged since a run without errors is read from
     the user's cache instead (CACHE_DIR: the requests it sent are what is cached; findings are recomputed)."""
-    cached = cache_entry(path, chosen, extra_env or {})
+    inputs = _inputs_key(path, chosen, extra_env or {})  # before the run: what the lesson ran with
+    cached = CACHE_DIR / chosen / f"{path.stem}-{inputs[:20]}.json"
     if use_cache and cached.is_file():
         try:
             stored = json.loads(cached.read_text(encoding="utf-8"))
-            if stored.get("key") == _cache_key(path, chosen, extra_env or {}, stored.get("kit_modules")):
+            if stored.get("key") == _cache_key(inputs, stored.get("kit_modules")):
                 return LessonRun(path.stem, chosen, stored["requests"], [], cached=True)
         except (ValueError, AttributeError, TypeError, OSError):
             pass  # a damaged cache entry: run the lesson again
     run, kit_modules = _drive(path, chosen, log_dir, extra_env)
     if use_cache and not run.stopped:
-        key = _cache_key(path, chosen, extra_env or {}, kit_modules)
+        key = _cache_key(inputs, kit_modules)
         entry = {"key": key, "kit_modules": kit_modules, "requests": run.requests}
         try:
             cached.parent.mkdir(parents=True, exist_ok=True)

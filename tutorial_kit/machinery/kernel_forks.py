@@ -41,10 +41,11 @@ import subprocess
 import sys
 import tempfile
 import time
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NoReturn
 
 if TYPE_CHECKING:
     import selectors
+    from collections.abc import Iterator
     from typing import Any
 
 ENABLE_ENV = "KERNEL_FORKS"
@@ -84,16 +85,23 @@ def wrap(command: list[str]) -> list[str]:
 # --- shared by relay and server ---------------------------------------------------------------------------
 
 
-def _private_folder() -> str | None:
-    """kernel_transport.socket_dir()'s folder, if it exists and only this user can enter it."""
-    folder = os.path.join(tempfile.gettempdir(), f"tutorial-kernels-{os.getuid()}")
+def shared_folder() -> str:
+    """Where the kit's kernels put their sockets (kernel_transport.socket_dir()) and fork servers theirs."""
+    return os.path.join(tempfile.gettempdir(), f"tutorial-kernels-{os.getuid()}")
+
+
+def is_private(folder: str) -> bool:
+    """A real folder (not a link) of this user's that no one else can enter."""
     try:
         info = os.lstat(folder)
     except OSError:
-        return None
-    if not stat.S_ISDIR(info.st_mode) or info.st_uid != os.getuid() or info.st_mode & 0o077:
-        return None
-    return folder
+        return False
+    return stat.S_ISDIR(info.st_mode) and info.st_uid == os.getuid() and not info.st_mode & 0o077
+
+
+def _private_folder() -> str | None:
+    folder = shared_folder()
+    return folder if is_private(folder) else None
 
 
 def _environment_key(env: dict[str, str]) -> str:
@@ -146,17 +154,24 @@ def _connect(path: str) -> socket.socket | None:
     return connection
 
 
+@contextlib.contextmanager
+def _locked(path: str) -> Iterator[None]:
+    """The lock beside a server's socket: who starts a server, and who binds its socket, one at a time."""
+    import fcntl
+
+    with open(path + ".lock", "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        yield
+
+
 def _server_connection(path: str) -> socket.socket | None:
     """A connection to the server for this environment, started first if none runs (one starter at a time:
     the others wait for it)."""
-    import fcntl
-
     connection = _connect(path)
     if connection is not None:
         return connection
     marker = path + ".starting"
-    with open(path + ".lock", "a") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
+    with _locked(path):
         connection = _connect(path)
         if connection is not None:
             return connection
@@ -177,7 +192,7 @@ def _server_connection(path: str) -> socket.socket | None:
     return None
 
 
-def _exec_kernel(command: list[str]) -> None:
+def _exec_kernel(command: list[str]) -> NoReturn:
     os.execv(command[0], command)
 
 
@@ -190,7 +205,6 @@ def relay(command: list[str]) -> int:
     connection = _server_connection(path)
     if connection is None:
         _exec_kernel(command)
-    assert connection is not None
     import resource
 
     request = {
@@ -262,18 +276,11 @@ class _Child(Exception):
 
 def _listen(path: str) -> socket.socket | None:
     """Bind the socket unless a live server already has it (serialised by a lock beside it)."""
-    import fcntl
-
-    with open(path + ".lock", "a") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        probe = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
-        try:
-            probe.connect(path)
+    with _locked(path):
+        existing = _connect(path)
+        if existing is not None:
+            existing.close()
             return None  # another server answers
-        except OSError:
-            pass
-        finally:
-            probe.close()
         with contextlib.suppress(FileNotFoundError):
             os.unlink(path)
         listener = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
@@ -413,23 +420,19 @@ def _accept(
     import selectors  # imported by serve() already; the relay, which never gets here, does without it
 
     connection, _ = listener.accept()
+    descriptors: list[int] = []
     try:
         data, descriptors, _flags, _address = socket.recv_fds(connection, MESSAGE_LIMIT, 3)
         request = json.loads(data)
     except (OSError, ValueError):
-        connection.close()
-        return None
+        request = None
     if isinstance(request, dict) and request.get("stop") == os.path.abspath(sys.executable):
         connection.close()
         return "stop"
-    if len(descriptors) != 3 or not isinstance(request, dict):
-        for descriptor in descriptors:
-            os.close(descriptor)
-        connection.close()
-        return None
-    # threads started by an import (forking would copy them half-way), or a kernel whose environment differs
-    # in a variable the imports read: it starts the usual way
-    if read is None or _differences(read, request.get("env") or {}):
+    # not a kernel's request; threads started by an import (forking would copy them half-way); or a kernel whose
+    # environment differs in a variable the imports read: refused, and the relay starts it the usual way
+    kernel_request = len(descriptors) == 3 and isinstance(request, dict)
+    if not kernel_request or read is None or _differences(read, request.get("env") or {}):
         for descriptor in descriptors:
             os.close(descriptor)
         with contextlib.suppress(OSError):

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import stat
 import tempfile
 import uuid
 from pathlib import Path
@@ -28,18 +27,13 @@ from . import kernel_forks
 TRANSPORT = "ipc" if os.name != "nt" and zmq.has("ipc") else "tcp"
 
 
-def _is_private(path: Path) -> bool:
-    info = path.lstat()
-    return stat.S_ISDIR(info.st_mode) and info.st_uid == os.getuid() and not info.st_mode & 0o077
-
-
 def socket_dir() -> Path:
     """A folder only this user can enter, with a short path (a Unix socket's path must stay under
     about 100 bytes, so not the Jupyter runtime folder under a long home directory)."""
-    folder = Path(tempfile.gettempdir()) / f"tutorial-kernels-{os.getuid()}"
+    folder = Path(kernel_forks.shared_folder())
     with contextlib.suppress(FileExistsError):
         folder.mkdir(mode=0o700)
-    if not _is_private(folder):  # someone else made it, or a link: take a fresh one of our own
+    if not kernel_forks.is_private(str(folder)):  # someone else made it, or a link: take a fresh one of our own
         folder = Path(tempfile.mkdtemp(prefix="tutorial-kernels-"))
     return folder
 
