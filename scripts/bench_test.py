@@ -33,7 +33,6 @@ from pathlib import Path
 
 import nbformat
 import psutil
-from jupyter_client.manager import KernelManager
 
 from tutorial_kit.__main__ import PYTEST_ARGUMENTS, REPLAY_ENVIRONMENT, test_environment
 from tutorial_kit.machinery import kernel_forks
@@ -65,7 +64,7 @@ class Run:
         return self.start + self.first + self.rest
 
 
-def load_average() -> str:
+def load_and_speed() -> str:
     """The load, and how fast this machine is right now: on one 2-core VM the same pure-Python loop took up to
     half as long again from one minute to the next, and the same suite 123 to 168 s within two hours. Figures
     from different moments compare only with this beside them."""
@@ -155,7 +154,7 @@ def run_notebook(path: Path | None, slow: float, sources: list[str] | None = Non
     if not forked_kernels:
         os.environ.pop(kernel_forks.ENABLE_ENV, None)
     began = time.perf_counter()
-    manager = (PrivateKernelManager if forked_kernels else KernelManager)(kernel_name="python3")
+    manager = PrivateKernelManager(kernel_name="python3")  # forks only with the switch, as in make test
     manager.start_kernel(cwd=str(ROOT / "notebooks"), stderr=subprocess.DEVNULL)
     client = manager.client()
     client.start_channels()
@@ -190,7 +189,7 @@ def lessons(chosen: list[str]) -> list[Path]:
 
 
 def bench_lessons(paths: list[Path], repeat: int, slow: float) -> None:
-    print(f"\n== replay: one fresh kernel per notebook, lesson and empty notebook side by side ({load_average()})")
+    print(f"\n== replay: one fresh kernel per notebook, lesson and empty notebook side by side ({load_and_speed()})")
     print("   empty: a notebook with one cell, `pass`; sdk: one cell, `from openai import OpenAI` (SDK_FLOOR)")
     header = (
         f"{'lesson':30} {'start':>6} {'cell 1':>6} {'rest':>6} {'replay':>7} {'empty':>6} {'ratio':>6}"
@@ -233,7 +232,7 @@ def bench_lessons(paths: list[Path], repeat: int, slow: float) -> None:
         print(f"{'':31} against the sdk floor: wall {wall['sdk']:5.1f} s, ratio {wall['replay'] / wall['sdk']:4.2f}; "
               f"cpu {cpu['sdk']:5.1f} s, ratio {cpu['replay'] / cpu['sdk']:4.2f}")  # fmt: skip
 
-    print(f"-- ({load_average()})")
+    print(f"-- ({load_and_speed()})")
     for pid in sorted(servers):
         with contextlib.suppress(psutil.Error):
             times = psutil.Process(pid).cpu_times()
@@ -297,7 +296,7 @@ def bench_suite(durations: int, workers: int | None = None) -> tuple[float, floa
     """What ``python -m tutorial_kit test`` runs after installing: ruff, then pytest (offline where it can be).
     Returns wall seconds, CPU seconds and pytest's summary line."""
     arguments = with_workers(PYTEST_ARGUMENTS, workers)
-    print(f"\n== warm make test: ruff, then pytest {' '.join(arguments[1:])} ({load_average()})", flush=True)
+    print(f"\n== warm make test: ruff, then pytest {' '.join(arguments[1:])} ({load_and_speed()})", flush=True)
     began = time.perf_counter()
     ruff = subprocess.run([str(Path(sys.executable).parent / "ruff"), "check", "."], cwd=ROOT, capture_output=True)
     ruff_wall = time.perf_counter() - began
@@ -317,7 +316,7 @@ def bench_suite(durations: int, workers: int | None = None) -> tuple[float, floa
     lines = [line for line in result.stdout.splitlines() if line.strip()]
     summary = next((line for line in reversed(lines) if re.search(r"\d+ (passed|failed)", line)), "?")
     print(f"ruff {ruff_wall:.1f} s (exit {ruff.returncode}); pytest {wall:.1f} s (exit {result.returncode}); "
-          f"make test = {ruff_wall + wall:.1f} s on {os.cpu_count()} cores ({load_average()})")  # fmt: skip
+          f"make test = {ruff_wall + wall:.1f} s on {os.cpu_count()} cores ({load_and_speed()})")  # fmt: skip
     if every is not None:
         print(f"CPU time of every process of the suite (a cgroup: kernels, Lab, Deno, Chromium): {every:.1f} s; "
               f"of those pytest reaped (getrusage, misses Chromium): {reaped:.1f} s")  # fmt: skip
@@ -364,7 +363,7 @@ def main() -> int:
     global chosen_environment, forked_kernels
     chosen_environment = KERNEL_ENVIRONMENT[args.env]
     forked_kernels = args.kernels == "forked" and kernel_forks.available()
-    print(f"bench_test: {os.cpu_count()} cores, {load_average()}, {time.strftime('%Y-%m-%d %H:%M:%S')}, "
+    print(f"bench_test: {os.cpu_count()} cores, {load_and_speed()}, {time.strftime('%Y-%m-%d %H:%M:%S')}, "
           f"kernels' environment: {args.env}, kernels: {'forked' if forked_kernels else 'usual'}")  # fmt: skip
     if not args.suite_only:
         bench_lessons(lessons(args.lessons), max(1, args.repeat), args.cells)
@@ -375,7 +374,7 @@ def main() -> int:
             for workers, wall, cpu, summary in runs:
                 print(f"  -n {workers}: make test {wall:6.1f} s wall, {cpu:6.1f} s CPU  ({summary})")
     kernel_forks.stop_servers(sys.executable)
-    print(f"\nend: {load_average()}")
+    print(f"\nend: {load_and_speed()}")
     return 0
 
 

@@ -232,21 +232,6 @@ def _tab_is_dirty(page: Any, name: str) -> bool:
     )
 
 
-# Set before Run All: true once any code cell's prompt shows [*], however briefly (a mutation observer, not a
-# poll: a short lesson in a warm kernel can finish between two polls).
-RUN_STARTED_WATCH = """
-() => {
-  window.__runStarted = false;
-  const running = () => [...document.querySelectorAll('.jp-CodeCell .jp-InputPrompt')]
-    .some(e => e.textContent.includes('*'));
-  const observer = new MutationObserver(() => {
-    if (running()) { window.__runStarted = true; observer.disconnect(); }
-  });
-  observer.observe(document.body, {subtree: true, childList: true, characterData: true});
-}
-"""
-
-
 def _run_all(page: Any) -> None:
     """Run > Run All Cells, once Lab enables it. Lab greys the item out until the notebook is its current
     widget, and a forked kernel can be idle before that: a click on a greyed item does nothing."""
@@ -308,6 +293,21 @@ cells => cells.map(cell => {
 
 def _prompts(page: Any) -> list[str]:
     return page.eval_on_selector_all(".jp-CodeCell", PROMPTS_SCRIPT)
+
+
+# Set before Run All: true once any code cell's prompt shows [*], however briefly (a mutation observer, not a
+# poll: a short lesson in a warm kernel can finish between two polls).
+RUN_STARTED_WATCH = f"""
+() => {{
+  window.__runStarted = false;
+  const running = () => ({PROMPTS_SCRIPT})([...document.querySelectorAll('.jp-CodeCell')])
+    .some(prompt => prompt.includes('*'));
+  const observer = new MutationObserver(() => {{
+    if (running()) {{ window.__runStarted = true; observer.disconnect(); }}
+  }});
+  observer.observe(document.body, {{subtree: true, childList: true, characterData: true}});
+}}
+"""
 
 
 KERNEL_IDLE_SCRIPT = (

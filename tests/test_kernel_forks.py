@@ -10,7 +10,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -57,15 +57,28 @@ def forks_on(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("FORK_TEST_MARKER", "from-the-manager")
 
 
+Started = tuple[PrivateKernelManager, Any, dict[str, Any]]
+
+
 @pytest.fixture
-def kernel(forks_on: None, tmp_path: Path) -> Iterator[tuple[PrivateKernelManager, Any, dict[str, Any]]]:
-    manager, client, seen = _start(tmp_path)
-    try:
-        yield manager, client, seen
-    finally:
+def start(forks_on: None, tmp_path: Path) -> Iterator[Callable[[], Started]]:
+    """Starts kernels in tmp_path with the environment of the moment; shuts them all down afterwards."""
+    started: list[Started] = []
+
+    def starter() -> Started:
+        started.append(_start(tmp_path))
+        return started[-1]
+
+    yield starter
+    for manager, client, _seen in started:
         client.stop_channels()
         if manager.has_kernel:
             manager.shutdown_kernel(now=True)
+
+
+@pytest.fixture
+def kernel(start: Callable[[], Started]) -> Started:
+    return start()
 
 
 def _gone(pid: int, seconds: float = 10) -> bool:
@@ -182,43 +195,30 @@ def test_a_server_stops_when_asked_by_its_interpreter_only(kernel: Any) -> None:
 
 
 def test_a_kernel_whose_environment_differs_in_what_the_imports_read_starts_the_usual_way(
-    forks_on: None, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    start: Callable[[], Started], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """openai reads OPENAI_LOG when it is imported (to set up its logger): a kernel that sets it must import
     openai itself, so it is not forked from a server that imported openai without it."""
-    started = []
-    try:
-        started.append(_start(tmp_path))
-        assert _forked(started[0][2]["pid"])
-        monkeypatch.setenv("OPENAI_LOG", "info")
-        started.append(_start(tmp_path))
-        manager, _client, seen = started[1]
-        assert seen["log"] == "info"
-        assert not _forked(seen["pid"]) and not seen["openai_loaded"]
-        assert seen["pid"] == manager.provisioner.pid  # the relay became the kernel (exec)
-    finally:
-        for manager, client, _seen in started:
-            client.stop_channels()
-            manager.shutdown_kernel(now=True)
+    assert _forked(start()[2]["pid"])
+    monkeypatch.setenv("OPENAI_LOG", "info")
+    manager, _client, seen = start()
+    assert seen["log"] == "info"
+    assert not _forked(seen["pid"]) and not seen["openai_loaded"]
+    assert seen["pid"] == manager.provisioner.pid  # the relay became the kernel (exec)
 
 
 def test_a_terminated_server_takes_its_kernels_and_leaves_no_socket(
-    forks_on: None, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    start: Callable[[], Started], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """SIGTERM to a server (a maintainer's kill, a session's end): its kernels end through their relays, and
     its socket and lock go with it, so no file is left for a later run to find dead."""
     monkeypatch.setenv("PYTHON_FORK_TEST", "own server")  # in the socket's name: other tests' servers are untouched
-    manager, client, seen = _start(tmp_path)
-    try:
-        assert _forked(seen["pid"])
-        server = psutil.Process(seen["pid"]).parent()
-        path = server.cmdline()[-1]
-        assert os.path.exists(path) and os.path.exists(path + ".lock")
-        server.terminate()
-        assert _gone(server.pid), "the server did not stop on SIGTERM"
-        assert _gone(seen["pid"]), "a kernel outlived its terminated server"
-        assert not os.path.exists(path) and not os.path.exists(path + ".lock")
-    finally:
-        client.stop_channels()
-        if manager.has_kernel:
-            manager.shutdown_kernel(now=True)
+    _manager, _client, seen = start()
+    assert _forked(seen["pid"])
+    server = psutil.Process(seen["pid"]).parent()
+    path = server.cmdline()[-1]
+    assert os.path.exists(path) and os.path.exists(path + ".lock")
+    server.terminate()
+    assert _gone(server.pid), "the server did not stop on SIGTERM"
+    assert _gone(seen["pid"]), "a kernel outlived its terminated server"
+    assert not os.path.exists(path) and not os.path.exists(path + ".lock")
